@@ -1,0 +1,38 @@
+// midas/sparse/csr.hpp — compressed-sparse-row matrices and their product with frames.
+//
+// Integration expresses one detector frame -> cake as y = A·x, with A (n_bins × n_pixels)
+// holding every correction (area fraction, solid angle, polarisation). This header is the
+// CPU kernel; cuda/csr_spmv.cu mirrors it with the same arguments.
+#pragma once
+
+#include <cstdint>
+
+#include "midas/core/span.hpp"
+
+namespace midas::sparse {
+
+/// Non-owning view of a CSR matrix. indptr has n_rows + 1 entries (int64, non-decreasing,
+/// indptr[0] == 0, indptr[n_rows] == nnz); indices (int32, in [0, n_cols)) and data have nnz entries.
+template <class Real>
+struct CsrView {
+    span<const std::int64_t> indptr;
+    span<const std::int32_t> indices;
+    span<const Real> data;
+    std::int64_t n_rows = 0;
+    std::int64_t n_cols = 0;
+};
+
+/// Check the structural invariants of a CSR matrix; throws midas::FormatError naming the
+/// first violation (row, entry and value).
+template <class Real>
+void validate(const CsrView<Real>& a);
+
+/// y[f, r] = Σ_k a.data[k] · x[f, a.indices[k]] for k in row r, for every frame f.
+///
+/// x is (n_frames, n_cols) row-major, y is (n_frames, n_rows) row-major and overwritten.
+/// Each row is summed by one thread in entry order with a double accumulator, so the result
+/// does not depend on the thread count. Throws midas::ParamError on size mismatches.
+template <class Real, class In>
+void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<double> y);
+
+}  // namespace midas::sparse

@@ -1,0 +1,76 @@
+#include "midas/sparse/csr.hpp"
+
+#include <string>
+
+#include "midas/core/error.hpp"
+
+namespace midas::sparse {
+
+template <class Real>
+void validate(const CsrView<Real>& a) {
+    if (a.n_rows < 0 || a.n_cols < 0)
+        throw FormatError("CSR matrix: negative shape (" + std::to_string(a.n_rows) + ", " +
+                          std::to_string(a.n_cols) + ")");
+    if (a.indptr.size() != static_cast<std::size_t>(a.n_rows + 1))
+        throw FormatError("CSR matrix: indptr has " + std::to_string(a.indptr.size()) +
+                          " entries, expected n_rows + 1 = " + std::to_string(a.n_rows + 1));
+    if (a.indptr[0] != 0)
+        throw FormatError("CSR matrix: indptr[0] = " + std::to_string(a.indptr[0]) + ", expected 0");
+    const auto nnz = static_cast<std::int64_t>(a.indices.size());
+    if (a.data.size() != a.indices.size())
+        throw FormatError("CSR matrix: data has " + std::to_string(a.data.size()) +
+                          " entries but indices has " + std::to_string(nnz));
+    if (a.indptr[static_cast<std::size_t>(a.n_rows)] != nnz)
+        throw FormatError("CSR matrix: indptr[n_rows] = " +
+                          std::to_string(a.indptr[static_cast<std::size_t>(a.n_rows)]) +
+                          ", expected nnz = " + std::to_string(nnz));
+    for (std::int64_t r = 0; r < a.n_rows; ++r) {
+        if (a.indptr[static_cast<std::size_t>(r + 1)] < a.indptr[static_cast<std::size_t>(r)])
+            throw FormatError("CSR matrix: indptr decreases at row " + std::to_string(r));
+    }
+    for (std::int64_t k = 0; k < nnz; ++k) {
+        const auto c = a.indices[static_cast<std::size_t>(k)];
+        if (c < 0 || c >= a.n_cols)
+            throw FormatError("CSR matrix: column index " + std::to_string(c) + " at entry " +
+                              std::to_string(k) + " outside [0, " + std::to_string(a.n_cols) + ")");
+    }
+}
+
+template <class Real, class In>
+void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<double> y) {
+    if (n_frames < 0) throw ParamError("csr_spmv: n_frames = " + std::to_string(n_frames) + " < 0");
+    if (x.size() != static_cast<std::size_t>(n_frames * a.n_cols))
+        throw ParamError("csr_spmv: x has " + std::to_string(x.size()) + " values, expected n_frames × n_cols = " +
+                         std::to_string(n_frames * a.n_cols));
+    if (y.size() != static_cast<std::size_t>(n_frames * a.n_rows))
+        throw ParamError("csr_spmv: y has " + std::to_string(y.size()) + " values, expected n_frames × n_rows = " +
+                         std::to_string(n_frames * a.n_rows));
+    const std::int64_t n_rows = a.n_rows;
+    const std::int64_t n_cols = a.n_cols;
+    const std::int64_t* indptr = a.indptr.data();
+    const std::int32_t* indices = a.indices.data();
+    const Real* data = a.data.data();
+    const In* xp = x.data();
+    double* yp = y.data();
+#pragma omp parallel for schedule(dynamic, 256)
+    for (std::int64_t r = 0; r < n_rows; ++r) {
+        const std::int64_t k0 = indptr[r];
+        const std::int64_t k1 = indptr[r + 1];
+        for (std::int64_t f = 0; f < n_frames; ++f) {
+            const In* xf = xp + f * n_cols;
+            double acc = 0.0;
+            for (std::int64_t k = k0; k < k1; ++k)
+                acc += static_cast<double>(data[k]) * static_cast<double>(xf[indices[k]]);
+            yp[f * n_rows + r] = acc;
+        }
+    }
+}
+
+template void validate<float>(const CsrView<float>&);
+template void validate<double>(const CsrView<double>&);
+template void csr_spmv<float, float>(const CsrView<float>&, span<const float>, std::int64_t, span<double>);
+template void csr_spmv<float, double>(const CsrView<float>&, span<const double>, std::int64_t, span<double>);
+template void csr_spmv<double, float>(const CsrView<double>&, span<const float>, std::int64_t, span<double>);
+template void csr_spmv<double, double>(const CsrView<double>&, span<const double>, std::int64_t, span<double>);
+
+}  // namespace midas::sparse

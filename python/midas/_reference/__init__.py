@@ -1,0 +1,1 @@
+"""Slow, obviously-correct NumPy twins of every compiled kernel, used by the tests."""

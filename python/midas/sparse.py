@@ -1,0 +1,161 @@
+"""Compressed-sparse-row matrices applied to detector frames.
+
+Integration writes one frame → cake as ``y = A · x``: ``A`` is ``(n_bins, n_pixels)`` and holds
+every correction, ``x`` is a flattened frame. :func:`csr_apply` runs the product on the CPU
+(C++/OpenMP, ``cpp/include/midas/sparse/csr.hpp``) or on a GPU (``cuda/csr_spmv.cu``) with the
+matrix resident across frames (:class:`DeviceCsr`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from midas._native import core, cuda
+from midas.errors import MidasError, ParamError
+
+__all__ = ["CsrMatrix", "csr_apply", "DeviceCsr", "gpu_available"]
+
+
+@dataclass(frozen=True, slots=True)
+class CsrMatrix:
+    """A CSR matrix ``(n_rows, n_cols)``.
+
+    Attributes
+    ----------
+    indptr : (n_rows + 1,) int64
+        Row start offsets; ``indptr[0] == 0`` and ``indptr[-1] == nnz``.
+    indices : (nnz,) int32
+        Column index of each entry, in ``[0, n_cols)``.
+    data : (nnz,) float32 or float64
+        Entry values.
+    n_cols : int
+        Number of columns (pixels for an integration matrix).
+    """
+
+    indptr: NDArray[np.int64]
+    indices: NDArray[np.int32]
+    data: NDArray[np.floating]
+    n_cols: int
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows (bins for an integration matrix)."""
+        return int(self.indptr.shape[0] - 1)
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored entries."""
+        return int(self.indices.shape[0])
+
+    @classmethod
+    def from_scipy(cls, m: object, dtype: type = np.float32) -> CsrMatrix:
+        """Build from a ``scipy.sparse`` matrix (converted to CSR)."""
+        import scipy.sparse as sp
+
+        c = sp.csr_matrix(m)
+        return cls(
+            indptr=np.ascontiguousarray(c.indptr, dtype=np.int64),
+            indices=np.ascontiguousarray(c.indices, dtype=np.int32),
+            data=np.ascontiguousarray(c.data, dtype=dtype),
+            n_cols=int(c.shape[1]),
+        )
+
+
+def _frames_2d(matrix: CsrMatrix, frames: NDArray[np.generic]) -> tuple[NDArray[np.generic], bool]:
+    x = np.asarray(frames)
+    if x.ndim >= 2 and int(np.prod(x.shape[1:])) == matrix.n_cols:
+        return x.reshape(x.shape[0], matrix.n_cols), False
+    if x.ndim in (1, 2) and x.size == matrix.n_cols:
+        return x.reshape(1, matrix.n_cols), True
+    raise ParamError(
+        f"frames of shape {x.shape} do not match the matrix: expected ({matrix.n_cols},), "
+        f"(n_frames, {matrix.n_cols}) or (n_frames, NrPixelsZ, NrPixelsY) with "
+        f"NrPixelsZ·NrPixelsY = {matrix.n_cols}"
+    )
+
+
+def csr_apply(matrix: CsrMatrix, frames: NDArray[np.generic], *, validate: bool = True) -> NDArray[np.float64]:
+    """Multiply a CSR matrix with one or many frames on the CPU.
+
+    Parameters
+    ----------
+    matrix : CsrMatrix
+        ``(n_rows, n_cols)`` with float32 or float64 entries.
+    frames : (n_cols,), (n_frames, n_cols) or (n_frames, NrPixelsZ, NrPixelsY) array
+        Any real dtype; integer frames are converted to float32 (exact up to 2**24).
+    validate : bool
+        Check the CSR invariants first (cheap next to the product).
+
+    Returns
+    -------
+    (n_rows,) or (n_frames, n_rows) float64
+        Row sums accumulated in double precision; identical for every thread count.
+
+    Raises
+    ------
+    ParamError
+        Frames whose size does not match ``n_cols``.
+    FormatError
+        A structurally invalid matrix (with ``validate``).
+    """
+    x, single = _frames_2d(matrix, frames)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32)
+    x = np.ascontiguousarray(x)
+    y = core().csr_spmv(matrix.indptr, matrix.indices, matrix.data, int(matrix.n_cols), x, bool(validate))
+    return y[0] if single else y
+
+
+def gpu_available() -> tuple[bool, str]:
+    """Whether the CUDA kernels were built and a GPU is visible.
+
+    Returns
+    -------
+    (bool, str)
+        The answer and a one-line reason (device name, or why not).
+    """
+    mod = cuda()
+    if mod is None:
+        return False, "midas._cuda was not built (no nvcc at build time)"
+    n, msg = mod.device_count()
+    if n <= 0:
+        return False, f"no CUDA device visible ({msg})"
+    return True, str(mod.device_name(0))
+
+
+class DeviceCsr:
+    """A float32 CSR matrix kept resident on the GPU across frames.
+
+    Parameters
+    ----------
+    matrix : CsrMatrix
+        Its entries are uploaded as float32.
+
+    Raises
+    ------
+    MidasError
+        When ``midas._cuda`` was not built or no GPU is visible.
+    """
+
+    def __init__(self, matrix: CsrMatrix) -> None:
+        ok, why = gpu_available()
+        if not ok:
+            raise MidasError(f"GPU integration requested but unavailable: {why}")
+        mod = cuda()
+        assert mod is not None
+        self._matrix = matrix
+        self._dev = mod.CsrDeviceMatrix(
+            np.ascontiguousarray(matrix.indptr, dtype=np.int64),
+            np.ascontiguousarray(matrix.indices, dtype=np.int32),
+            np.ascontiguousarray(matrix.data, dtype=np.float32),
+            int(matrix.n_cols),
+        )
+
+    def apply(self, frames: NDArray[np.generic]) -> NDArray[np.float64]:
+        """``A · x`` on the device; same shapes and semantics as :func:`csr_apply`."""
+        x, single = _frames_2d(self._matrix, frames)
+        y = self._dev.apply(np.ascontiguousarray(x, dtype=np.float32))
+        return y[0] if single else y

@@ -1,0 +1,70 @@
+"""CSR sparse matrix × frames: compiled CPU kernel and CUDA kernel against the NumPy twin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from midas import parallel
+from midas._reference import sparse as ref
+from midas.errors import FormatError, ParamError
+from midas.sparse import CsrMatrix, DeviceCsr, csr_apply
+
+
+def random_csr(rng, n_rows=300, n_cols=500, density=0.05, dtype=np.float32) -> CsrMatrix:
+    m = sp.random(n_rows, n_cols, density=density, format="csr", random_state=np.random.RandomState(7),
+                  dtype=np.float64)
+    m.data = rng.uniform(0.0, 1.0, m.nnz)
+    return CsrMatrix.from_scipy(m, dtype=dtype)
+
+
+@pytest.mark.parametrize("mdtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xdtype", [np.float32, np.float64, np.uint16, np.int32])
+def test_spmv_matches_numpy_twin(rng, mdtype, xdtype):
+    a = random_csr(rng, dtype=mdtype)
+    x = (rng.uniform(0, 1000, (4, a.n_cols))).astype(xdtype)
+    got = csr_apply(a, x)
+    want = ref.csr_spmv(a.indptr, a.indices, a.data, x.astype(np.float64) if xdtype not in (np.float32, np.float64) else x)
+    # double accumulation in both; only the input rounding of integer frames to float32 differs (exact < 2**24)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+
+
+def test_spmv_frame_shapes(rng):
+    a = random_csr(rng, n_cols=20 * 25)
+    frames = rng.uniform(0, 10, (3, 20, 25)).astype(np.float32)
+    y3 = csr_apply(a, frames)
+    assert y3.shape == (3, a.n_rows)
+    y1 = csr_apply(a, frames[1])
+    np.testing.assert_array_equal(y1, y3[1])
+    with pytest.raises(ParamError, match="do not match the matrix"):
+        csr_apply(a, np.zeros((2, 7)))
+
+
+def test_spmv_identical_for_1_and_2_threads(rng):
+    a = random_csr(rng, n_rows=2000, n_cols=3000)
+    x = rng.uniform(0, 1, (2, a.n_cols)).astype(np.float32)
+    with parallel.threads(1):
+        y1 = csr_apply(a, x)
+    with parallel.threads(2):
+        y2 = csr_apply(a, x)
+    assert y1.tobytes() == y2.tobytes()
+
+
+def test_invalid_csr_raises_format_error(rng):
+    a = random_csr(rng)
+    bad = CsrMatrix(a.indptr, a.indices.copy(), a.data, a.n_cols)
+    bad.indices[5] = a.n_cols + 3
+    with pytest.raises(FormatError, match="column index"):
+        csr_apply(bad, np.zeros((1, a.n_cols), np.float32))
+
+
+@pytest.mark.gpu
+def test_gpu_spmv_matches_cpu(rng):
+    a = random_csr(rng, n_rows=5000, n_cols=8000, density=0.01)
+    x = rng.uniform(0, 1000, (3, a.n_cols)).astype(np.float32)
+    dev = DeviceCsr(a)
+    got = dev.apply(x)
+    np.testing.assert_allclose(got, csr_apply(a, x), rtol=1e-12)
+    # resident matrix: a second batch reuses it
+    np.testing.assert_allclose(dev.apply(x[:1]), csr_apply(a, x[:1]), rtol=1e-12)
