@@ -1,0 +1,316 @@
+// NF image reduction: streaming temporal median, spatial median filter, LoG mask, SpotsInfo bits.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "midas/core/error.hpp"
+#include "midas/nf/image_processing.hpp"
+
+namespace midas::nf {
+
+namespace {
+
+constexpr int n_bins = 64;          // below, 62 window bins, above
+constexpr int n_window = 62;
+constexpr std::uint32_t value_end = 65536u;
+constexpr int first_shift = 4;      // first window: 62 bins of width 16 around the first frame
+
+std::uint8_t shift_for_width(std::uint32_t width) {
+    std::uint8_t s = 0;
+    while (static_cast<std::uint64_t>(n_window) << s < width) ++s;
+    return s;
+}
+
+}  // namespace
+
+StreamingMedian::StreamingMedian(std::int64_t n_pixels, std::int64_t n_frames)
+    : n_pixels_(n_pixels), n_frames_(n_frames) {
+    if (n_pixels <= 0 || n_frames <= 0)
+        throw ParamError("StreamingMedian: need n_pixels > 0 and n_frames > 0, got " + std::to_string(n_pixels) + " and " +
+                         std::to_string(n_frames));
+    const auto np = static_cast<std::size_t>(n_pixels);
+    if (n_frames <= 65535)
+        counts16_.assign(np * n_bins, 0);
+    else
+        counts32_.assign(np * n_bins, 0);
+    a_.assign(np, 0u);
+    b_.assign(np, value_end);
+    lo_.assign(np, 0u);
+    rank_.assign(np, static_cast<std::uint32_t>((n_frames - 1) / 2));
+    shift_.assign(np, static_cast<std::uint8_t>(first_shift));
+    resolved_.assign(np, 0);
+}
+
+std::size_t StreamingMedian::memory_bytes() const {
+    return counts16_.size() * sizeof(std::uint16_t) + counts32_.size() * sizeof(std::uint32_t) +
+           (a_.size() + b_.size() + lo_.size() + rank_.size()) * sizeof(std::uint32_t) + shift_.size() + resolved_.size();
+}
+
+template <class C>
+void StreamingMedian::add_impl(std::vector<C>& counts, const std::uint16_t* f) {
+    const std::int64_t np = n_pixels_;
+    C* cnt = counts.data();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p < np; ++p) {
+        const auto i = static_cast<std::size_t>(p);
+        if (resolved_[i]) continue;
+        const std::uint32_t v = f[i];
+        if (v < a_[i] || v >= b_[i]) continue;
+        int bin;
+        if (v < lo_[i]) {
+            bin = 0;
+        } else {
+            const std::uint32_t d = (v - lo_[i]) >> shift_[i];
+            bin = d < static_cast<std::uint32_t>(n_window) ? 1 + static_cast<int>(d) : n_bins - 1;
+        }
+        ++cnt[static_cast<std::size_t>(bin) * static_cast<std::size_t>(np) + i];
+    }
+}
+
+void StreamingMedian::add_frame(span<const std::uint16_t> frame) {
+    if (done_) throw ParamError("StreamingMedian: the median is complete; no more frames are needed");
+    if (static_cast<std::int64_t>(frame.size()) != n_pixels_)
+        throw ParamError("StreamingMedian: frame of " + std::to_string(frame.size()) + " pixels, expected " +
+                         std::to_string(n_pixels_));
+    if (seen_ >= n_frames_)
+        throw ParamError("StreamingMedian: more than the declared " + std::to_string(n_frames_) + " frames in pass " +
+                         std::to_string(passes_ + 1));
+    if (passes_ == 0 && seen_ == 0) {
+        // centre the first window on the first frame's value
+        const std::int64_t np = n_pixels_;
+        constexpr std::uint32_t half = (n_window / 2) << first_shift;
+        constexpr std::uint32_t max_lo = value_end - (static_cast<std::uint32_t>(n_window) << first_shift);
+#pragma omp parallel for schedule(static)
+        for (std::int64_t p = 0; p < np; ++p) {
+            const std::uint32_t v = frame[static_cast<std::size_t>(p)];
+            lo_[static_cast<std::size_t>(p)] = std::min(v > half ? v - half : 0u, max_lo);
+        }
+    }
+    if (!counts16_.empty())
+        add_impl(counts16_, frame.data());
+    else
+        add_impl(counts32_, frame.data());
+    ++seen_;
+}
+
+template <class C>
+void StreamingMedian::finish_impl(std::vector<C>& counts) {
+    const std::int64_t np = n_pixels_;
+    C* cnt = counts.data();
+    std::int64_t unresolved = 0;
+#pragma omp parallel for schedule(static) reduction(+ : unresolved)
+    for (std::int64_t p = 0; p < np; ++p) {
+        const auto i = static_cast<std::size_t>(p);
+        if (resolved_[i]) continue;
+        std::uint32_t cum = 0;
+        int bin = 0;
+        for (; bin < n_bins; ++bin) {
+            const std::uint32_t c = cnt[static_cast<std::size_t>(bin) * static_cast<std::size_t>(np) + i];
+            if (cum + c > rank_[i]) break;
+            cum += c;
+        }
+        for (int k = 0; k < n_bins; ++k) cnt[static_cast<std::size_t>(k) * static_cast<std::size_t>(np) + i] = 0;
+        const std::uint32_t w = 1u << shift_[i];
+        if (bin == 0) {
+            b_[i] = lo_[i];
+        } else if (bin < n_bins - 1) {
+            a_[i] = lo_[i] + static_cast<std::uint32_t>(bin - 1) * w;
+            b_[i] = std::min(b_[i], a_[i] + w);
+        } else {
+            a_[i] = lo_[i] + static_cast<std::uint32_t>(n_window) * w;
+        }
+        rank_[i] -= cum;
+        if (b_[i] - a_[i] <= 1u) {
+            resolved_[i] = 1;
+        } else {
+            lo_[i] = a_[i];
+            shift_[i] = shift_for_width(b_[i] - a_[i]);
+            ++unresolved;
+        }
+    }
+    done_ = unresolved == 0;
+}
+
+void StreamingMedian::finish_pass() {
+    if (done_) throw ParamError("StreamingMedian: the median is already complete");
+    if (seen_ != n_frames_)
+        throw ParamError("StreamingMedian: pass " + std::to_string(passes_ + 1) + " saw " + std::to_string(seen_) +
+                         " frames, expected " + std::to_string(n_frames_));
+    if (!counts16_.empty())
+        finish_impl(counts16_);
+    else
+        finish_impl(counts32_);
+    ++passes_;
+    seen_ = 0;
+    if (done_) {  // free the counters early
+        std::vector<std::uint16_t>().swap(counts16_);
+        std::vector<std::uint32_t>().swap(counts32_);
+    }
+}
+
+std::vector<std::uint16_t> StreamingMedian::median() const {
+    if (!done_) throw ParamError("StreamingMedian: median requested before the last pass finished");
+    std::vector<std::uint16_t> out(static_cast<std::size_t>(n_pixels_));
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint16_t>(a_[i]);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+inline std::uint16_t med3(std::uint16_t a, std::uint16_t b, std::uint16_t c) {
+    return std::max(std::min(a, b), std::min(std::max(a, b), c));
+}
+
+/// Median of a 3×3 neighbourhood: median of (max of row minima, median of row medians, min of
+/// row maxima) after sorting each row.
+inline std::uint16_t median9(const std::uint16_t* r0, const std::uint16_t* r1, const std::uint16_t* r2) {
+    std::uint16_t lo[3], md[3], hi[3];
+    const std::uint16_t* rows[3] = {r0, r1, r2};
+    for (int k = 0; k < 3; ++k) {
+        const std::uint16_t a = rows[k][-1], b = rows[k][0], c = rows[k][1];
+        lo[k] = std::min(a, std::min(b, c));
+        hi[k] = std::max(a, std::max(b, c));
+        md[k] = med3(a, b, c);
+    }
+    return med3(std::max(lo[0], std::max(lo[1], lo[2])), med3(md[0], md[1], md[2]),
+                std::min(hi[0], std::min(hi[1], hi[2])));
+}
+
+}  // namespace
+
+void median_filter(span<const std::uint16_t> in, std::int32_t n_rows, std::int32_t n_cols, std::int32_t radius,
+                   span<std::uint16_t> out) {
+    const std::size_t n = static_cast<std::size_t>(n_rows) * static_cast<std::size_t>(n_cols);
+    if (n_rows <= 0 || n_cols <= 0 || in.size() != n || out.size() != n)
+        throw ParamError("median_filter: image of " + std::to_string(in.size()) + " pixels does not match " +
+                         std::to_string(n_rows) + " x " + std::to_string(n_cols));
+    if (radius < 0 || radius > 2)
+        throw ParamError("median_filter: MedFiltRadius = " + std::to_string(radius) + ", expected 0, 1 (3x3) or 2 (5x5)");
+    std::copy(in.begin(), in.end(), out.begin());
+    if (radius == 0) return;
+    const std::int32_t side = 2 * radius + 1;
+    const int half = side * side / 2;  // kth element (0-based) of side² values
+#pragma omp parallel for schedule(static)
+    for (std::int32_t r = radius; r < n_rows - radius; ++r) {
+        std::array<std::uint16_t, 25> buf{};
+        for (std::int32_t c = radius; c < n_cols - radius; ++c) {
+            const std::size_t i = static_cast<std::size_t>(r) * static_cast<std::size_t>(n_cols) + static_cast<std::size_t>(c);
+            // fast path: the median of non-negative values is 0 when more than half are 0
+            int nonzero = 0;
+            for (std::int32_t dr = -radius; dr <= radius; ++dr) {
+                const std::uint16_t* row = &in[i + static_cast<std::size_t>(static_cast<std::int64_t>(dr) * n_cols) - static_cast<std::size_t>(radius)];
+                for (std::int32_t dc = 0; dc < side; ++dc) nonzero += row[dc] != 0;
+            }
+            if (nonzero <= half) {
+                out[i] = 0;
+                continue;
+            }
+            if (radius == 1) {
+                out[i] = median9(&in[i - static_cast<std::size_t>(n_cols)], &in[i], &in[i + static_cast<std::size_t>(n_cols)]);
+            } else {
+                int k = 0;
+                for (std::int32_t dr = -radius; dr <= radius; ++dr)
+                    for (std::int32_t dc = -radius; dc <= radius; ++dc)
+                        buf[static_cast<std::size_t>(k++)] =
+                            in[static_cast<std::size_t>(static_cast<std::int64_t>(i) + static_cast<std::int64_t>(dr) * n_cols + dc)];
+                std::nth_element(buf.begin(), buf.begin() + half, buf.begin() + side * side);
+                out[i] = buf[static_cast<std::size_t>(half)];
+            }
+        }
+    }
+}
+
+namespace {
+
+void log_mask_scale(span<const std::uint16_t> img, std::int32_t n_rows, std::int32_t n_cols, std::int32_t radius,
+                    double sigma, span<std::uint8_t> mask) {
+    const std::int32_t side = 2 * radius + 1;
+    std::vector<double> kern(static_cast<std::size_t>(side * side));
+    const double s2 = sigma * sigma;
+    for (std::int32_t dy = -radius; dy <= radius; ++dy)
+        for (std::int32_t dx = -radius; dx <= radius; ++dx) {
+            const double r2 = static_cast<double>(dx * dx + dy * dy);
+            kern[static_cast<std::size_t>((dy + radius) * side + dx + radius)] =
+                -(1.0 / (3.14159265358979323846 * s2 * s2)) * (1.0 - r2 / (2.0 * s2)) * std::exp(-r2 / (2.0 * s2));
+        }
+#pragma omp parallel for schedule(static)
+    for (std::int32_t r = radius; r < n_rows - radius; ++r) {
+        for (std::int32_t c = radius; c < n_cols - radius; ++c) {
+            const std::size_t i = static_cast<std::size_t>(r) * static_cast<std::size_t>(n_cols) + static_cast<std::size_t>(c);
+            if (img[i] == 0 || mask[i]) continue;
+            double acc = 0.0;
+            for (std::int32_t dy = -radius; dy <= radius; ++dy) {
+                const std::size_t row = i + static_cast<std::size_t>(static_cast<std::int64_t>(dy) * n_cols);
+                const double* kr = &kern[static_cast<std::size_t>((dy + radius) * side + radius)];
+                for (std::int32_t dx = -radius; dx <= radius; ++dx)
+                    acc += kr[dx] * static_cast<double>(img[static_cast<std::size_t>(static_cast<std::int64_t>(row) + dx)]);
+            }
+            if (acc < 0.0) mask[i] = 1;
+        }
+    }
+}
+
+}  // namespace
+
+void log_blob_mask(span<const std::uint16_t> img, std::int32_t n_rows, std::int32_t n_cols, std::int32_t radius,
+                   double sigma, span<std::uint8_t> mask) {
+    const std::size_t n = static_cast<std::size_t>(n_rows) * static_cast<std::size_t>(n_cols);
+    if (n_rows <= 0 || n_cols <= 0 || img.size() != n || mask.size() != n)
+        throw ParamError("log_blob_mask: image size does not match " + std::to_string(n_rows) + " x " + std::to_string(n_cols));
+    if (radius < 1 || !(sigma > 0.0))
+        throw ParamError("log_blob_mask: LoGMaskRadius = " + std::to_string(radius) + " and GaussFiltRadius = " +
+                         std::to_string(sigma) + ", expected >= 1 and > 0");
+    std::fill(mask.begin(), mask.end(), std::uint8_t{0});
+    log_mask_scale(img, n_rows, n_cols, radius, sigma, mask);
+    log_mask_scale(img, n_rows, n_cols, 4, 1.0, mask);
+}
+
+std::int64_t reduce_frame(span<const std::uint16_t> raw, span<const std::uint16_t> median, std::int32_t n_rows,
+                          std::int32_t n_cols, const ReduceSettings& s, std::uint32_t* words, const BitLayout& layout,
+                          std::int32_t layer, std::int32_t frame, span<std::uint16_t> reduced) {
+    const std::size_t n = static_cast<std::size_t>(n_rows) * static_cast<std::size_t>(n_cols);
+    if (raw.size() != n || median.size() != n)
+        throw ParamError("reduce_frame: frame or median image size does not match " + std::to_string(n_rows) + " x " +
+                         std::to_string(n_cols));
+    if (!reduced.empty() && reduced.size() != n) throw ParamError("reduce_frame: output image has the wrong size");
+    if (layout.n_y != n_cols || layout.n_z != n_rows)
+        throw ParamError("reduce_frame: frame of " + std::to_string(n_rows) + " rows x " + std::to_string(n_cols) +
+                         " columns but the SpotsInfo layout has NrPixelsZ = " + std::to_string(layout.n_z) +
+                         ", NrPixelsY = " + std::to_string(layout.n_y));
+    if (layer < 0 || layer >= layout.n_layers || frame < 0 || frame >= layout.n_frames)
+        throw ParamError("reduce_frame: layer " + std::to_string(layer) + ", frame " + std::to_string(frame) +
+                         " outside the SpotsInfo layout");
+    std::vector<std::uint16_t> sub(n), filt(n);
+    const auto nn = static_cast<std::int64_t>(n);
+    const std::int32_t blanket = s.blanket;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < nn; ++i) {
+        const std::int32_t v = static_cast<std::int32_t>(raw[static_cast<std::size_t>(i)]) -
+                               static_cast<std::int32_t>(median[static_cast<std::size_t>(i)]) - blanket;
+        sub[static_cast<std::size_t>(i)] = static_cast<std::uint16_t>(v > 0 ? v : 0);
+    }
+    median_filter(sub, n_rows, n_cols, s.median_radius, filt);
+    std::vector<std::uint8_t> mask;
+    if (s.do_log) {
+        mask.assign(n, 0);
+        log_blob_mask(filt, n_rows, n_cols, s.log_radius, s.log_sigma, mask);
+    }
+    std::int64_t count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : count)
+    for (std::int32_t r = 0; r < n_rows; ++r) {
+        for (std::int32_t c = 0; c < n_cols; ++c) {
+            const std::size_t i = static_cast<std::size_t>(r) * static_cast<std::size_t>(n_cols) + static_cast<std::size_t>(c);
+            const bool spot = s.do_log ? mask[i] != 0 : filt[i] != 0;
+            if (!reduced.empty()) reduced[i] = spot ? filt[i] : 0;
+            if (!spot) continue;
+            ++count;
+            set_bit_atomic(words, bit_index(layout, layer, frame, n_cols - 1 - c, n_rows - 1 - r));
+        }
+    }
+    return count;
+}
+
+}  // namespace midas::nf
