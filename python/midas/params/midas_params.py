@@ -72,7 +72,7 @@ class ParamEntry:
     comments_before: tuple[str, ...] = ()
 
 
-def _where(source: Path | str | None, line: int | None = None) -> str:
+def _where(source: str | PathLike[str] | None, line: int | None = None) -> str:
     name = str(source) if source is not None else "<parameters>"
     return f"{name} line {line}" if line is not None else name
 
@@ -181,9 +181,7 @@ class MidasParams(Mapping[str, Any]):
         >>> p["BC"], p["RingThresh"]
         ((1022.0, 1022.0), [(1, 10.0)])
         """
-        items = list(mapping.items() if isinstance(mapping, Mapping) else mapping)
-        # NrPixels sets both Y and Z: put it first so explicit NrPixelsY/Z still win.
-        items.sort(key=lambda kv: 0 if kv[0] == "NrPixels" else 1)
+        items = _nr_pixels_first(list(mapping.items() if isinstance(mapping, Mapping) else mapping))
         where = _where(source)
         entries: list[ParamEntry] = []
         for name, obj in items:
@@ -490,6 +488,18 @@ class MidasParams(Mapping[str, Any]):
         return write_text_atomic(Path(path), self.to_text(names=names))
 
 
+def _nr_pixels_first(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Move ``NrPixels`` before ``NrPixelsY``/``NrPixelsZ`` so those still win (it sets both)."""
+    names = [k for k, _ in items]
+    if "NrPixels" not in names:
+        return items
+    i = names.index("NrPixels")
+    j = min((names.index(k) for k in ("NrPixelsY", "NrPixelsZ") if k in names), default=i)
+    if j < i:
+        items.insert(j, items.pop(i))
+    return items
+
+
 def _lines(es: Sequence[ParamEntry]) -> str:
     return ", ".join(str(e.line) if e.line is not None else "?" for e in es) or "none"
 
@@ -508,7 +518,7 @@ def _is_occurrence_list(spec: KeySpec, obj: object) -> bool:
         return False
     if spec.max_values == 1:
         return True
-    items = list(obj)  # type: ignore[call-overload]
+    items = list(obj)  # type: ignore[call-overload,unused-ignore]
     return bool(items) and all(
         hasattr(x, "__iter__") and not isinstance(x, str | bytes) for x in items
     )

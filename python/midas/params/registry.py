@@ -190,7 +190,8 @@ class KeySpec:
         if self.legacy_counts:
             what += f" (or the legacy {'/'.join(map(str, self.legacy_counts))}-value form)"
         if self.fields:
-            names = [f"{n} ({noun[t]})" if mixed else n for n, t in zip(self.fields, self.types)]
+            pairs = zip(self.fields, self.types, strict=False)
+            names = [f"{n} ({noun[t]})" if mixed else n for n, t in pairs]
             what += ": " + " ".join(names)
         if "s" in self.types and not mixed:
             what += " without spaces"
@@ -289,9 +290,9 @@ _SPECS: list[KeySpec] = [
     _k("px", "f", _FNC, "pixel size", "µm", aliases=("PixelSize",), check="positive"),
     _k("YPixelSize", "f", (INT, CAL), "pixel size along Y where it differs from px", "µm",
        check="positive"),
-    _k("Lsd", "f", _FNC, "sample-to-detector distance (NF: one line per distance)", "µm",
+    _k("Lsd", "f", _FNC, "sample-to-detector distance", "µm",
        aliases=("Distance", "DetDist"), per_distance=True, check="positive"),
-    _k("BC", "ff", _FNC, "beam centre on the detector (NF: one line per distance)", "px",
+    _k("BC", "ff", _FNC, "beam centre on the detector", "px",
        fields=("y", "z"), per_distance=True),
     _k("nDistances", "i", (NF,), "number of NF detector distances", check="positive"),
     _k("LsdMean", "f", (NF,), "mean sample-to-detector distance", "µm"),

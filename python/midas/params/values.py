@@ -126,11 +126,9 @@ def coerce_value(spec: KeySpec, obj: object) -> Value:
     if isinstance(obj, str | bytes) or not hasattr(obj, "__iter__"):
         items: list[object] = [obj]
     else:
-        items = list(obj)  # type: ignore[call-overload]
-    if not spec.types:
-        if items in ([""], []):
-            return ""
-        raise ValueProblem(f"got {obj!r} (the key takes no value)")
+        items = list(obj)  # type: ignore[call-overload,unused-ignore]
+    if spec.min_values == 0 and items in ([""], []):
+        return ""
     if not _count_ok(spec, len(items)):
         raise ValueProblem(f"got {len(items)} values: {obj!r}")
     vals = [_coerce_one(spec.type_at(k), x) for k, x in enumerate(items)]
