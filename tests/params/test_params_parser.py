@@ -92,7 +92,9 @@ def test_repeated_keys_accumulate_in_file_order() -> None:
     assert p["PeakLocation"] == [100.5, 200.0] and p["RingsToUse"] == [3]
     assert p["GridPoints"] == [tuple(float(x) for x in range(1, 13))]
     assert p.line_of("RingThresh") == 1 and p.lines_of("RingThresh") == [1, 3]
-    assert p.get("BoxSize") is p["BoxSize"]
+    got = p["BoxSize"]
+    got.append((0.0, 0.0, 0.0, 0.0))  # callers get copies: p stays unchanged
+    assert len(p["BoxSize"]) == 2 and len(dict(p.items())["BoxSize"]) == 2
 
 
 def test_absent_repeated_key_reads_as_empty_list() -> None:

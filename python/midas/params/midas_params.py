@@ -16,7 +16,6 @@ follow the shared C parser (``MIDAS_ParamParser.c``) and the NF readers:
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -252,7 +251,7 @@ class MidasParams(Mapping[str, Any]):
         """
         k = self._canon(key)
         if k in self._values:
-            return self._values[k]
+            return _copy(self._values[k])
         if default is not _MISSING:
             return default
         return self._default_of(k)
@@ -278,21 +277,13 @@ class MidasParams(Mapping[str, Any]):
         """
         k = self._canon(key)
         if k in self._values:
-            return self._values[k]
+            return _copy(self._values[k])
         d = self._default_of(k)
         if d is None or d == []:
             spec = REGISTRY.get(k)
             what = f" ({spec.doc}; {spec.expects()})" if spec is not None else ""
             raise MissingKeyError(f"{_where(self._source)}: required key {k!r} is missing{what}")
         return d
-
-    def keys(self) -> Any:
-        """Canonical keys present (``NrPixels`` also implies ``NrPixelsY``/``NrPixelsZ``)."""
-        return self._values.keys()
-
-    def items(self) -> Any:
-        """(key, value) pairs of the keys present, as :meth:`get` returns them."""
-        return self._values.items()
 
     def get_all(self, key: str) -> list[Any]:
         """Every occurrence of ``key`` in file order (empty when absent).
@@ -500,6 +491,11 @@ def _nr_pixels_first(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return items
 
 
+def _copy(v: Any) -> Any:
+    """Lists handed out are copies, so callers cannot change a parameter set."""
+    return list(v) if isinstance(v, list) else v
+
+
 def _lines(es: Sequence[ParamEntry]) -> str:
     return ", ".join(str(e.line) if e.line is not None else "?" for e in es) or "none"
 
@@ -545,7 +541,3 @@ def _entries_for(name: str, obj: Any, where: str, strict: bool) -> list[ParamEnt
         out.append(ParamEntry(spec.name, name, value))
     return out
 
-
-def is_number(x: object) -> bool:
-    """True for a finite int or float (bool excluded)."""
-    return not isinstance(x, bool) and isinstance(x, int | float) and math.isfinite(x)

@@ -19,6 +19,7 @@ the unknown-key and indentation warnings into errors).
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from os import PathLike
@@ -35,6 +36,7 @@ MAX_LINE_BYTES = 4094
 """Longest line upstream's shared parser reads whole (``fgets`` into 4096 bytes, newline and NUL
 included); longer lines would be split and misread, so they are refused."""
 
+_log = logging.getLogger(__name__)
 _TOKEN_RE = re.compile(r"[^ \t\r\f\v]+")
 _BLANK = " \t\r\f\v"
 _BOM = "\ufeff"
@@ -87,7 +89,9 @@ def read_params(path: str | PathLike[str], *, strict: bool = False) -> MidasPara
     (1000000.0, (1022.0, 1022.0), [(1, 10.0), (2, 10.0)])
     """
     path = Path(path)
-    return parse_bytes(path.read_bytes(), source=path, strict=strict)
+    params = parse_bytes(path.read_bytes(), source=path, strict=strict)
+    _log.debug("read %d keys from %s", len(params), path)
+    return params
 
 
 def parse_bytes(
