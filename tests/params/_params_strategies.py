@@ -9,6 +9,137 @@ from typing import Any
 from hypothesis import strategies as st
 from midas.params.registry import REGISTRY, KeySpec, lookup
 
+# ---- sample files (synthetic, upstream syntax) ----------------------------------------------
+
+FF_TEXT = """\
+LatticeConstant 3.6149 3.6149 3.6149 90 90 90
+SpaceGroup 225
+Wavelength 0.1839
+NrPixels 1024
+px 400
+Lsd 1200000
+BC 498.6 531.9
+ty -0.42
+tz 0.31
+p0 -0.0003
+p1 0.00015
+p2 0.0002
+RhoD 298774.29
+OmegaStart 180
+OmegaEnd -180
+OmegaStep -0.25
+OmegaRange -180 180
+BoxSize -1000000 1000000 -1000000 1000000
+RingThresh 1 10
+RingThresh 2 10
+ImTransOpt 0
+ExcludePoleAngle 6
+Completeness 0.8
+MinNrSpots 3
+UseFriedelPairs 1
+StepsizeOrient 0.2
+MarginOmega 0.5
+"""
+
+NF_TEXT = """\
+LatticeParameter 3.6149 3.6149 3.6149 90 90 90
+Wavelength 0.17
+SpaceGroup 225
+nDistances 3
+Lsd 5000.5
+Lsd 7000.25
+Lsd 9000
+BC 1000.5 20.5
+BC 1001 25
+BC 1002 30.25
+tx 0.1
+ty 0.2
+tz 0.3
+px 1.48
+NrPixelsY 2048
+NrPixelsZ 2048
+MaxRingRad 3000
+OmegaStart 180
+OmegaStep -0.25
+OmegaRange -180 180
+BoxSize -1200 1200 100 2500
+ExcludePoleAngle 6
+GridSize 2.5
+GridMask -1000 1000 -1000 1000
+RingsToUse 1
+RingsToUse 2
+BCTol 2 0.2
+extOrig tif
+"""
+
+PARAMSTEST_TEXT = """\
+LatticeParameter 4.080000 4.080000 4.080000 90.000000 90.000000 90.000000;
+MaxRingRad 204800.000000;
+SpaceGroup 225;
+Distance 1000000.000000;
+px 200.000000;
+StepsizeOrient 0.200000;
+ExcludePoleAngle 6.000000;
+RingNumbers 1;
+RingNumbers 2;
+RingRadii 94949.402022;
+RingRadii 109761.671955;
+OmegaRange -180.000000 180.000000;
+BoxSize -1000000.000000 1000000.000000 -1000000.000000 1000000.000000;
+MinMatchesToAcceptFrac 0.800000;
+SpotsFileName InputAll.csv
+RefinementFileName InputAllExtraInfoFittingAll.csv
+OutputFolder /tmp/out
+LsdFit 1000000.000000
+YBCFit 1022.000000
+p0 0.000000
+"""
+
+CAL_TEXT = """\
+ImTransOpt 2
+NrPixelsY 1475
+NrPixelsZ 1679
+px 172.0
+Lsd 657436.9
+BC 685.5 921.0
+ty 0.2
+tz 0.45
+Wavelength 0.172973
+RhoD 219964.4
+LatticeConstant 5.4116 5.4116 5.4116 90.0 90.0 90.0
+RMin 10
+RMax 1200
+RBinSize 0.25
+EtaMin -180
+EtaMax 180
+EtaBinSize 1
+Width 800
+p0 0.00026
+p3 26.1
+tolTilts 3
+tolBC 20
+tolLsd 15000
+tolP 2E-3
+tolP4 0.0001
+nIterations 30
+OutlierIterations 3
+MultFactor 2
+NPanelsY 6
+NPanelsZ 8
+PanelSizeY 243
+PanelSizeZ 195
+PanelGapsY 1 7 1 7 1
+PanelGapsZ 17 17 17 17 17 17 17
+MaskFile mask_upd.tif
+RingsToExclude 21
+RingsToExclude 22
+RingsToReject 22
+DSpacing 58.38
+Dark dark.tif
+"""
+
+# ---- strategies ---------------------------------------------------------------------------
+
 # Keys whose lines interact (per-distance, derived, paired); generated separately.
 SPECIAL = {"nDistances", "Lsd", "BC", "NrPixels", "NrPixelsY", "NrPixelsZ", "OmegaRange",
            "BoxSize", "LatticeConstant", "Ice9Input"}

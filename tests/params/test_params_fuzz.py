@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+from _params_strategies import CAL_TEXT, FF_TEXT, NF_TEXT, PARAMSTEST_TEXT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from midas.errors import ParamError, ParamWarning
@@ -18,124 +19,7 @@ from midas.params import (
     parse_text,
 )
 
-# A complete FF file, so that mutations also reach the typed views' code paths.
-FULL_FF = """\
-LatticeConstant 4.08 4.08 4.08 90 90 90
-SpaceGroup 225
-Wavelength 0.22291
-NrPixels 2048
-px 200
-Lsd 1000000.0000
-BC 1022 1022
-tx 0
-ty 0   # tilt
-tz 0
-p0 0
-p1 0
-RhoD 204800
-Wedge 0
-OmegaStart 180
-OmegaEnd -180
-OmegaStep -0.25
-OmegaRange -180 180
-BoxSize -1000000 1000000 -1000000 1000000
-RingThresh 1 10
-RingThresh 2 10
-ImTransOpt 0
-RMax 1200
-EtaMin -180
-EtaMax 180
-EtaBinSize 1
-MinEta 6
-Completeness 0.8
-FileStem Au_FF
-""".splitlines()
-
-FULL_NF = """\
-LatticeParameter 3.6149 3.6149 3.6149 90 90 90
-Wavelength 0.17
-SpaceGroup 225
-nDistances 3
-Lsd 5000.5
-Lsd 7000.25
-Lsd 9000
-BC 1000.5 20.5
-BC 1001 25
-BC 1002 30.25
-tx 0.1
-ty 0.2
-tz 0.3
-px 1.48
-NrPixelsY 2048
-NrPixelsZ 2048
-MaxRingRad 3000
-OmegaStart 180
-OmegaStep -0.25
-OmegaRange -180 180
-BoxSize -1200 1200 100 2500
-ExcludePoleAngle 6
-GridSize 2.5
-GridMask -1000 1000 -1000 1000
-RingsToUse 1
-RingsToUse 2
-BCTol 2 0.2
-extOrig tif
-""".splitlines()
-
-PARAMSTEST = """\
-LatticeParameter 4.080000 4.080000 4.080000 90.000000 90.000000 90.000000;
-MaxRingRad 204800.000000;
-SpaceGroup 225;
-Distance 1000000.000000;
-px 200.000000;
-StepsizeOrient 0.200000;
-ExcludePoleAngle 6.000000;
-RingNumbers 1;
-RingNumbers 2;
-RingRadii 94949.402022;
-RingRadii 109761.671955;
-OmegaRange -180.000000 180.000000;
-BoxSize -1000000.000000 1000000.000000 -1000000.000000 1000000.000000;
-MinMatchesToAcceptFrac 0.800000;
-SpotsFileName InputAll.csv
-RefinementFileName InputAllExtraInfoFittingAll.csv
-OutputFolder /tmp/out
-LsdFit 1000000.000000
-YBCFit 1022.000000
-p0 0.000000
-""".splitlines()
-
-CALIBRATION = """\
-Folder .
-FileStem CeO2_Pil
-Ext .tif
-DataType 6
-ImTransOpt 2
-NrPixelsY 1475
-NrPixelsZ 1679
-px 172.0
-Lsd        657000.5
-BC         685.5 921.25
-ty 0.2
-tz 0.4
-Wavelength 0.172973
-RhoD 219964.4
-LatticeConstant 5.4116 5.4116 5.4116 90.0 90.0 90.0
-RMin 10
-RMax 1200
-RBinSize 0.25
-EtaMin -180
-EtaMax 180
-EtaBinSize 1
-tolP 2E-3
-tolP4 0.0001
-PanelGapsY 1 7 1 7 1
-RingsToExclude 19
-RingsToExclude 19
-MaskFile mask.tif
-""".splitlines()
-
-BASES = [FULL_FF, FULL_NF, PARAMSTEST, CALIBRATION]
+BASES = [t.splitlines() for t in (FF_TEXT, NF_TEXT, PARAMSTEST_TEXT, CAL_TEXT)]
 
 BAD_TOKENS = [
     "abc", "nan", "NaN", "inf", "-inf", "Infinity", "1e999", "-1e999", "1_000", "0x1F", "1,5",
@@ -253,3 +137,16 @@ def test_malformed_files_parse_or_raise_param_error(data: bytes) -> None:
                 view.from_params(p)
             except ParamError:
                 pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300))
+def test_arbitrary_text_parses_or_raises_param_error(text: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ParamWarning)
+        try:
+            p = parse_text(text, source="t.txt")
+        except ParamError as exc:
+            assert str(exc).startswith("t.txt")
+            return
+        assert parse_text(p.to_text()) == p

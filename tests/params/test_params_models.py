@@ -7,6 +7,7 @@ import json
 import warnings
 
 import pytest
+from _params_strategies import CAL_TEXT, FF_TEXT
 from midas.errors import ParamError, ParamWarning
 from midas.params import (
     CalibrationParams,
@@ -16,79 +17,6 @@ from midas.params import (
     NFParams,
     parse_text,
 )
-
-FF_TEXT = """\
-LatticeConstant 3.6149 3.6149 3.6149 90 90 90
-SpaceGroup 225
-Wavelength 0.1839
-NrPixels 1024
-px 400
-Lsd 1200000
-BC 498.6 531.9
-ty -0.42
-tz 0.31
-p0 -0.0003
-p1 0.00015
-p2 0.0002
-RhoD 298774.29
-OmegaStart 180
-OmegaEnd -180
-OmegaStep -0.25
-OmegaRange -180 180
-BoxSize -1000000 1000000 -1000000 1000000
-RingThresh 1 10
-RingThresh 2 10
-ImTransOpt 0
-ExcludePoleAngle 6
-Completeness 0.8
-MinNrSpots 3
-UseFriedelPairs 1
-StepsizeOrient 0.2
-MarginOmega 0.5
-"""
-
-CAL_TEXT = """\
-ImTransOpt 2
-NrPixelsY 1475
-NrPixelsZ 1679
-px 172.0
-Lsd 657436.9
-BC 685.5 921.0
-ty 0.2
-tz 0.45
-Wavelength 0.172973
-RhoD 219964.4
-LatticeConstant 5.4116 5.4116 5.4116 90.0 90.0 90.0
-RMin 10
-RMax 1200
-RBinSize 0.25
-EtaMin -180
-EtaMax 180
-EtaBinSize 1
-Width 800
-p0 0.00026
-p3 26.1
-tolTilts 3
-tolBC 20
-tolLsd 15000
-tolP 2E-3
-tolP4 0.0001
-nIterations 30
-OutlierIterations 3
-MultFactor 2
-NPanelsY 6
-NPanelsZ 8
-PanelSizeY 243
-PanelSizeZ 195
-PanelGapsY 1 7 1 7 1
-PanelGapsZ 17 17 17 17 17 17 17
-MaskFile mask_upd.tif
-RingsToExclude 21
-RingsToExclude 22
-RingsToReject 22
-DSpacing 58.38
-Dark dark.tif
-"""
 
 
 def parse(text: str):

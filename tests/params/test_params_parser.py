@@ -256,6 +256,8 @@ def test_long_lines_and_nul_bytes() -> None:
         parse_bytes(b"Lsd 1\npx 2\x00\n")
     with pytest.raises(ParamError, match="NUL"):
         parse_text("Lsd 1\x00\n")
+    with pytest.raises(ParamError, match="line 2: contains '\\\\ud800'"):
+        parse_text("Lsd 1\nFileStem a\ud800\n")
 
 
 def test_undecodable_bytes_are_kept(tmp_path: Path) -> None:

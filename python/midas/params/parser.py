@@ -147,8 +147,16 @@ def parse_text(
     [8289.15, 10290.72]
     """
     name = str(source) if source is not None else "<text>"
-    if "\x00" in text:
-        _decode(text.encode("utf-8", "surrogateescape"), name)
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise ParamError(
+            f"{name} line {line}: contains {text[exc.start]!r}, which is not a character a "
+            "file can hold (unpaired surrogate)"
+        ) from None
+    if b"\x00" in data:
+        _decode(data, name)
     if text.startswith(_BOM):
         _warn_or_raise(
             f"{name} line 1: file starts with a UTF-8 byte-order mark; upstream MIDAS would not "

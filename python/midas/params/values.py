@@ -93,6 +93,10 @@ def _coerce_one(letter: str, obj: object) -> Scalar:
             raise ValueProblem(f"got {obj!r} (not a string)")
         if not obj or _WS_RE.search(obj) or obj.startswith("#"):
             raise ValueProblem(f"got {obj!r} (empty, contains whitespace, or starts with '#')")
+        try:
+            obj.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise ValueProblem(f"got {obj!r} (not writable as UTF-8)") from None
         return obj
     if isinstance(obj, bool):
         raise ValueProblem(f"got {obj!r} (a bool; write 0 or 1)")
