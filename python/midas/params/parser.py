@@ -150,9 +150,9 @@ def parse_text(
     try:
         data = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
-        line = text.count("\n", 0, exc.start) + 1
+        line_nr = text.count("\n", 0, exc.start) + 1
         raise ParamError(
-            f"{name} line {line}: contains {text[exc.start]!r}, which is not a character a "
+            f"{name} line {line_nr}: contains {text[exc.start]!r}, which is not a character a "
             "file can hold (unpaired surrogate)"
         ) from None
     if b"\x00" in data:
