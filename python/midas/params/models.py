@@ -578,7 +578,6 @@ class CalibrationParams(_DictMixin):
             A required key (``Lsd``, ``BC``, ``px``, ``NrPixels*``, ``Wavelength``, ``RhoD``,
             ``LatticeConstant``, ``RMax``, ``EtaMin``, ``EtaMax``, ``EtaBinSize``) is missing.
         """
-        gaps_y, gaps_z = p.get("PanelGapsY"), p.get("PanelGapsZ")
         return cls(
             **_detector(p),
             **_crystal(p),
@@ -601,13 +600,9 @@ class CalibrationParams(_DictMixin):
             dark_file=p.get("Dark"),
             n_panels=(int(p.get("NPanelsY")), int(p.get("NPanelsZ"))),
             panel_size_px=(int(p.get("PanelSizeY")), int(p.get("PanelSizeZ"))),
-            panel_gaps_y_px=() if gaps_y is None else tuple(_as_tuple(gaps_y)),
-            panel_gaps_z_px=() if gaps_z is None else tuple(_as_tuple(gaps_z)),
+            panel_gaps_y_px=tuple(p.get("PanelGapsY") or ()),
+            panel_gaps_z_px=tuple(p.get("PanelGapsZ") or ()),
         )
-
-
-def _as_tuple(v: Any) -> tuple[Any, ...]:
-    return v if isinstance(v, tuple) else (v,)
 
 
 @dataclass(frozen=True, slots=True)
