@@ -118,7 +118,8 @@ class MidasZip(FrameSeries):
             data = root.get(DATA_PATH)
         except Exception as exc:  # zarr raises several kinds for missing/garbled metadata
             store.close()
-            raise FormatError(f"{p}: not a zarr v2 archive readable as .MIDAS.zip: {exc}") from exc
+            raise FormatError(f"{p}: not a zarr v2 archive readable as .MIDAS.zip (a .zgroup and "
+                              f"{DATA_PATH}/.zarray are expected): {exc}") from exc
         if data is None or not hasattr(data, "chunks") or len(data.shape) != 3:
             store.close()
             arrays = sorted({m.rsplit("/", 1)[0] for m in members if m.endswith(".zarray")})
@@ -481,6 +482,7 @@ class MidasZipWriter:
 
         self._zip = ZipStore(self._tmp, mode="w")
         self._root = zarr.open_group(_write_once_store(self._zip), mode="w", zarr_format=2)
+        self._groups: dict[str, Any] = {}
         self._exchange = self._group("exchange")
         if self._n_expected is not None:
             self._data = self._create_frames_array(self._exchange, "data", self._n_expected, True)
@@ -492,9 +494,11 @@ class MidasZipWriter:
 
     def _group(self, path: str) -> Any:
         """The group at ``path``, creating missing levels parent first (member order)."""
-        g = self._root
-        for part in path.split("/"):
-            g = g.require_group(part)
+        g = self._groups.get(path)
+        if g is None:
+            parent, _, name = path.rpartition("/")
+            g = (self._group(parent) if parent else self._root).require_group(name)
+            self._groups[path] = g
         return g
 
     # -- streaming ------------------------------------------------------------------------------
@@ -542,14 +546,16 @@ class MidasZipWriter:
     def _write_array(self, path: str, arr: NDArray[Any], compressor: Any, chunks: tuple[int, ...]) -> None:
         group_path, _, name = path.rpartition("/")
         group = self._group(group_path) if group_path else self._root
-        a = group.create_array(name, shape=arr.shape, chunks=chunks, dtype=arr.dtype,
-                               compressors=compressor, filters=None, fill_value=_fill(arr.dtype),
-                               order="C", config={"write_empty_chunks": True})
         if arr.ndim == 3 and arr.shape[0] > 1:
+            a = group.create_array(name, shape=arr.shape, chunks=chunks, dtype=arr.dtype,
+                                   compressors=compressor, filters=None, fill_value=_fill(arr.dtype),
+                                   order="C", config={"write_empty_chunks": True})
             for k in range(arr.shape[0]):  # one chunk per call keeps the members in frame order
                 a[k] = arr[k]
-        else:
-            a[...] = arr
+        else:  # one chunk: create and write in one call
+            group.create_array(name, data=arr, chunks=chunks, compressors=compressor, filters=None,
+                               fill_value=_fill(arr.dtype), order="C",
+                               config={"write_empty_chunks": True})
 
     def _finish(self) -> None:
         n = self._count
