@@ -26,16 +26,16 @@ from numpy.typing import ArrayLike, NDArray
 from midas.errors import ParamError
 
 __all__ = [
-    "dark_mean",
     "apply_dark_flood",
-    "pre_threshold",
     "apply_mask",
     "bad_pixel_mask",
     "check_im_trans_opt",
+    "dark_mean",
     "im_trans_opt",
-    "transformed_shape",
-    "transform_pixel_coords",
     "inverse_transform_pixel_coords",
+    "pre_threshold",
+    "transform_pixel_coords",
+    "transformed_shape",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def dark_mean(dark: Any, *, skip_frames: int = 0) -> NDArray[np.float64]:
     if arr.ndim != 3 or arr.shape[0] == 0:
         raise ParamError(f"dark frames must be (n, n_z, n_y) with n >= 1, got shape {arr.shape}")
     used = arr[skip_frames:] if arr.shape[0] > skip_frames else arr[:1]
-    return used.mean(axis=0, dtype=np.float64)
+    return np.asarray(used.mean(axis=0, dtype=np.float64), dtype=np.float64)
 
 
 def bad_pixel_mask(mask: ArrayLike) -> NDArray[np.bool_]:

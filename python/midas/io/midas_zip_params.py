@@ -38,8 +38,8 @@ __all__ = [
     "ANALYSIS_GROUP",
     "SCAN_GROUP",
     "analysis_parameters_from_params",
-    "params_from_archive_nodes",
     "archive_name",
+    "params_from_archive_nodes",
 ]
 
 ANALYSIS_GROUP = "analysis/process/analysis_parameters"
@@ -81,34 +81,42 @@ def _canonical_key(name: str) -> str:
     return spec.name if spec is not None else name
 
 # Keys upstream writes as float64 whatever the text looks like (param_refresh / ff_zip lists).
-FORCE_DOUBLE = frozenset("""
-RMin RMax px PixelSize Completeness MinMatchesToAcceptFrac OverArea IntensityThresh MinS_N
-YPixelSize ZPixelSize BeamStopY BeamStopZ DetDist MaxDev OmegaStart OmegaFirstFile OmegaStep step
-BadPxIntensity GapIntensity FitWeightMean PixelSplittingRBin tolTilts tolBC tolLsd DiscArea
-OverlapLength ReferenceRingCurrent zDiffThresh GlobalPosition tolPanelFit tolP tolP0 tolP1 tolP2
-tolP3 tolP4 tolShifts tolRotation tolLsdPanel tolP2Panel DoubletSeparation MultFactor StepSizePos
-tInt tGap StepSizeOrient MarginRadius MarginRadial MarginEta MarginOme MargABG MargABC OmeBinSize
-EtaBinSize RBinSize EtaMin MinEta EtaMax X Y Z U V W SHpL Polariz MaxOmeSpotIDsToIndex
-MinOmeSpotIDsToIndex BeamThickness Wedge Rsample Hbeam Vsample RhoD MaxRingRad Lsd Wavelength Width
-WidthTthPx UpperBoundThreshold p0 p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 p11 p12 p13 p14 Parallax tx ty tz
-tolP5 tolP6 tolP7 tolP8 tolP9 tolP10 tolP11 tolP12 tolP13 tolP14 tolParallax WeightMask
-WeightFitRMSE QBinSize QMin QMax iso_R2 iso_R4 iso_R6 a1 phi1 a2 phi2 a3 phi3 a4 phi4 a5 phi5 a6
-phi6
-""".split())
+FORCE_DOUBLE = frozenset([
+    "RMin", "RMax", "px", "PixelSize", "Completeness", "MinMatchesToAcceptFrac", "OverArea",
+    "IntensityThresh", "MinS_N", "YPixelSize", "ZPixelSize", "BeamStopY", "BeamStopZ",
+    "DetDist", "MaxDev", "OmegaStart", "OmegaFirstFile", "OmegaStep", "step", "BadPxIntensity",
+    "GapIntensity", "FitWeightMean", "PixelSplittingRBin", "tolTilts", "tolBC", "tolLsd",
+    "DiscArea", "OverlapLength", "ReferenceRingCurrent", "zDiffThresh", "GlobalPosition",
+    "tolPanelFit", "tolP", "tolP0", "tolP1", "tolP2", "tolP3", "tolP4", "tolShifts",
+    "tolRotation", "tolLsdPanel", "tolP2Panel", "DoubletSeparation", "MultFactor",
+    "StepSizePos", "tInt", "tGap", "StepSizeOrient", "MarginRadius", "MarginRadial",
+    "MarginEta", "MarginOme", "MargABG", "MargABC", "OmeBinSize", "EtaBinSize", "RBinSize",
+    "EtaMin", "MinEta", "EtaMax", "X", "Y", "Z", "U", "V", "W", "SHpL", "Polariz",
+    "MaxOmeSpotIDsToIndex", "MinOmeSpotIDsToIndex", "BeamThickness", "Wedge", "Rsample",
+    "Hbeam", "Vsample", "RhoD", "MaxRingRad", "Lsd", "Wavelength", "Width", "WidthTthPx",
+    "UpperBoundThreshold", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10",
+    "p11", "p12", "p13", "p14", "Parallax", "tx", "ty", "tz", "tolP5", "tolP6", "tolP7",
+    "tolP8", "tolP9", "tolP10", "tolP11", "tolP12", "tolP13", "tolP14", "tolParallax",
+    "WeightMask", "WeightFitRMSE", "QBinSize", "QMin", "QMax", "iso_R2", "iso_R4", "iso_R6",
+    "a1", "phi1", "a2", "phi2", "a3", "phi3", "a4", "phi4", "a5", "phi5", "a6", "phi6",
+])
 # Keys upstream writes as int32.
-FORCE_INT32 = frozenset("""
-Twins MaxNFrames DoFit DiscModel UseMaximaPositions UsePixelOverlap MaxNrPx MinNrPx MaxNPeaks
-PhaseNr NumPhases MinNrSpots UseFriedelPairs OverallRingToIndex OverAllRingToIndex SpaceGroup
-LayerNr DoFullImage SkipFrame SumImages Normalize SaveIndividualFrames OmegaSumFrames
-NrFilesPerSweep NPanelsY NPanelsZ Padding PanelSizeY PanelSizeZ PanelGapsY PanelGapsZ doPeakFit
-nIterations NormalizeRingWeights OutlierIterations WeightByRadius WeightByFitSNR L2Objective
-PerPanelLsd PerPanelDistortion FixPanelID MinIndicesForFit LocalMaximaOnly FitParallax ImTransOpt
-""".split())
+FORCE_INT32 = frozenset([
+    "Twins", "MaxNFrames", "DoFit", "DiscModel", "UseMaximaPositions", "UsePixelOverlap",
+    "MaxNrPx", "MinNrPx", "MaxNPeaks", "PhaseNr", "NumPhases", "MinNrSpots", "UseFriedelPairs",
+    "OverallRingToIndex", "OverAllRingToIndex", "SpaceGroup", "LayerNr", "DoFullImage",
+    "SkipFrame", "SumImages", "Normalize", "SaveIndividualFrames", "OmegaSumFrames",
+    "NrFilesPerSweep", "NPanelsY", "NPanelsZ", "Padding", "PanelSizeY", "PanelSizeZ",
+    "PanelGapsY", "PanelGapsZ", "doPeakFit", "nIterations", "NormalizeRingWeights",
+    "OutlierIterations", "WeightByRadius", "WeightByFitSNR", "L2Objective", "PerPanelLsd",
+    "PerPanelDistortion", "FixPanelID", "MinIndicesForFit", "LocalMaximaOnly", "FitParallax",
+    "ImTransOpt",
+])
 # Keys upstream writes as strings even when they look like numbers.
-FORCE_STRING = frozenset("""
-GapFile BadPxFile ResultFolder resultFolder PanelShiftsFile MaskFile GrainsFile
-ResidualCorrectionMap
-""".split())
+FORCE_STRING = frozenset([
+    "GapFile", "BadPxFile", "ResultFolder", "resultFolder", "PanelShiftsFile", "MaskFile",
+    "GrainsFile", "ResidualCorrectionMap",
+])
 
 # Placeholder nodes (upstream writes them when the key is absent).
 _PLACEHOLDERS: dict[str, NDArray[Any]] = {
