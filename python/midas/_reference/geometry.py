@@ -222,15 +222,24 @@ def g_lab_unit(eta_deg: float, tth_deg: float) -> F64:
     return g / np.linalg.norm(g)
 
 
-def _nearest_root(f, centre: float) -> float | None:
+def _x_after_rotation(m: F64, g: F64, w: F64) -> F64:
+    """x-component of m·Rz(w)·g for an array of angles w (vectorised over w)."""
+    c, s = np.cos(w), np.sin(w)
+    u = np.stack([g[0] * c - g[1] * s, g[0] * s + g[1] * c, np.full_like(w, g[2])])
+    return m[0] @ u
+
+
+def _nearest_root(m: F64, g: F64, target: float, centre: float) -> float | None:
+    """Root of (m·Rz(w)·g)_x = target nearest to `centre`: scan one period, refine with brentq."""
     grid = centre + np.linspace(-np.pi, np.pi, 7201)
-    vals = np.array([f(x) for x in grid])
-    roots = []
-    for i in range(len(grid) - 1):
-        if vals[i] == 0:
-            roots.append(grid[i])
-        elif vals[i] * vals[i + 1] < 0:
-            roots.append(brentq(f, grid[i], grid[i + 1], xtol=1e-15, rtol=1e-15))
+    vals = _x_after_rotation(m, g, grid) - target
+
+    def f(w: float) -> float:
+        return float(_x_after_rotation(m, g, np.array([w]))[0] - target)
+
+    roots = [grid[i] for i in np.nonzero(vals[:-1] == 0)[0]]
+    for i in np.nonzero(vals[:-1] * vals[1:] < 0)[0]:
+        roots.append(brentq(f, grid[i], grid[i + 1], xtol=1e-15, rtol=1e-15))
     if not roots:
         return None
     roots_a = np.array(roots)
@@ -239,15 +248,9 @@ def _nearest_root(f, centre: float) -> float | None:
 
 def wedge_apply_deg(eta0: float, tth: float, omega0: float, wedge: float) -> tuple[float, float] | None:
     """Physical model G_lab = Ry(−W)·Rz(ω)·g: the ω (nearest ω0) and η with the wedge."""
-    g0 = g_lab_unit(eta0, tth)
-    g = rot_z(np.radians(-omega0)) @ g0  # sample frame
-    sin_t = np.sin(np.radians(tth / 2))
+    g = rot_z(np.radians(-omega0)) @ g_lab_unit(eta0, tth)  # sample frame
     m = rot_y(np.radians(-wedge))
-
-    def f(w: float) -> float:
-        return float((m @ rot_z(w) @ g)[0] + sin_t)
-
-    w = _nearest_root(f, np.radians(omega0))
+    w = _nearest_root(m, g, -np.sin(np.radians(tth / 2)), np.radians(omega0))
     if w is None:
         return None
     lab = m @ rot_z(w) @ g
@@ -258,12 +261,7 @@ def wedge_correct_deg(eta1: float, tth: float, omega1: float, wedge: float) -> t
     """Inverse: observed (η, ω) with the wedge → (ω, η) of the same g without wedge."""
     lab = g_lab_unit(eta1, tth)
     g = np.linalg.solve(rot_y(np.radians(-wedge)) @ rot_z(np.radians(omega1)), lab)
-    sin_t = np.sin(np.radians(tth / 2))
-
-    def f(w: float) -> float:
-        return float((rot_z(w) @ g)[0] + sin_t)
-
-    w = _nearest_root(f, np.radians(omega1))
+    w = _nearest_root(np.eye(3), g, -np.sin(np.radians(tth / 2)), np.radians(omega1))
     if w is None:
         return None
     v = rot_z(w) @ g
