@@ -23,7 +23,7 @@ def same_rotation(q1, q2, atol=1e-12):
     return min(np.abs(np.asarray(q1) - q2).max(), np.abs(np.asarray(q1) + q2).max()) < atol
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(angles)
 def test_euler_matrix_euler_round_trip(e):
     m = o.euler_to_matrix(np.array(e))
@@ -37,7 +37,7 @@ def test_euler_matrix_euler_round_trip(e):
     assert 0 <= back[0] < 2 * np.pi and 0 <= back[1] <= np.pi and 0 <= back[2] < 2 * np.pi
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(unit_quats)
 def test_quaternion_matrix_rodrigues_axis_angle_round_trips(q):
     q = o.quat_canonical(np.array(q))
