@@ -64,7 +64,7 @@ std::vector<nf::Triangle> to_triangles(const carray<double>& tri) {
 
 nf::Experiment make_exp(const carray<double>& lsd, const carray<double>& bc, double tx, double ty, double tz, double px,
                         std::int32_t n_y, std::int32_t n_z, double ostart, double ostep, std::int32_t n_frames,
-                        const carray<double>& ranges, const carray<double>& boxes, double min_eta) {
+                        const carray<double>& ranges, const carray<double>& boxes, double min_eta, double wedge) {
     check_shape(lsd, "lsd_um", {-1});
     check_shape(bc, "bc_px", {lsd.shape(0), 2});
     check_shape(ranges, "omega_ranges_deg", {-1, 2});
@@ -87,6 +87,7 @@ nf::Experiment make_exp(const carray<double>& lsd, const carray<double>& bc, dou
     s.omega_ranges_deg.assign(ranges.data(), ranges.data() + ranges.size());
     s.box_um.assign(boxes.data(), boxes.data() + boxes.size());
     s.min_eta_deg = min_eta;
+    s.wedge_deg = wedge;
     return nf::make_experiment(s);
 }
 
@@ -106,17 +107,19 @@ py::tuple compute_spots(const nf::Experiment& e, const nf::HklSet& h, const carr
 #pragma omp parallel for schedule(dynamic, 16)
         for (std::int64_t i = 0; i < ns; ++i) nf::compute_spots(e, h, u + 9 * i, per[static_cast<std::size_t>(i)]);
     }
+    constexpr std::size_t st = nf::spot_stride;
     std::vector<std::int32_t> key(static_cast<std::size_t>(2 * ns));
     std::size_t total = 0;
     for (std::size_t i = 0; i < per.size(); ++i) {
-        key[2 * i] = static_cast<std::int32_t>(per[i].size() / 3);
-        key[2 * i + 1] = static_cast<std::int32_t>(total / 3);
-        total += per[i].size();
+        key[2 * i] = static_cast<std::int32_t>(per[i].size() / st);
+        key[2 * i + 1] = static_cast<std::int32_t>(total);
+        total += per[i].size() / st;
     }
-    std::vector<double> spots;
-    spots.reserve(total);
-    for (const auto& p : per) spots.insert(spots.end(), p.begin(), p.end());
-    const auto nt = static_cast<py::ssize_t>(total / 3);
+    std::vector<double> spots;  // DiffractionSpots rows (y0, z0, ω)
+    spots.reserve(3 * total);
+    for (const auto& p : per)
+        for (std::size_t j = 0; j < p.size() / st; ++j) spots.insert(spots.end(), {p[st * j], p[st * j + 1], p[st * j + 2]});
+    const auto nt = static_cast<py::ssize_t>(total);
     return py::make_tuple(to_numpy(std::move(spots), {nt, 3}), to_numpy(std::move(key), {static_cast<py::ssize_t>(ns), 2}));
 }
 
@@ -157,7 +160,7 @@ py::array_t<std::int32_t> simulate_hits(const nf::Experiment& e, const nf::HklSe
         nf::Workspace ws;
         for (std::size_t i = 0; i < tris.size(); ++i) {
             nf::compute_spots(e, h, om.data() + 9 * i, ws.spots);
-            nf::for_each_hit(e, tris[i], midas::span<const double>(ws.spots.data(), ws.spots.size()), ws,
+            nf::for_each_hit<nf::spot_stride>(e, tris[i], midas::span<const double>(ws.spots.data(), ws.spots.size()), ws,
                              [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
                                  out.insert(out.end(), {l, f, y, z});
                              });
@@ -182,7 +185,9 @@ void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>
               const carray<std::int32_t>& key, const carray<double>& spots, const carray<double>& grid,
               std::int64_t row_begin, std::int64_t row_end, const py::array& words, const Layout& lay,
               const carray<double>& sym, double min_frac_accept, double orient_tol_deg, std::int32_t save_n,
-              double min_miso_deg, std::int32_t max_eval, bool centre_plateau, double plateau_tol_deg,
+              double min_miso_deg, std::int32_t max_eval, bool soft_stage, std::int32_t polish_restarts, double polish_step_deg,
+              bool centre_plateau, double plateau_tol_deg, double soft_xtol_deg, std::int32_t centre_sweeps,
+              double polish_min_frac, double soft_step_deg,
               py::array_t<double> mic, py::array_t<double> all_matches, py::array_t<std::int32_t> n_evals) {
     const auto layout = to_layout(lay);
     const auto w = words_of<false>(words, layout);
@@ -201,7 +206,14 @@ void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>
     s.save_n = save_n;
     s.min_miso_rad = min_miso_deg * nf::deg;
     s.max_eval = max_eval;
+    s.soft_stage = soft_stage;
+    s.polish_restarts = polish_restarts;
+    s.polish_step_rad = polish_step_deg * nf::deg;
     s.centre_plateau = centre_plateau;
+    s.soft_xtol_rad = soft_xtol_deg * nf::deg;
+    s.centre_sweeps = centre_sweeps;
+    s.polish_min_frac = polish_min_frac;
+    s.soft_step_rad = soft_step_deg * nf::deg;
     s.plateau_tol_rad = plateau_tol_deg * nf::deg;
     nf::SeedTable seeds{cspan(seed_om), cspan(key), cspan(spots)};
     py::gil_scoped_release release;
@@ -249,7 +261,7 @@ void bind_nf(py::module_& m) {
         .def(py::init(&make_exp), py::arg("lsd_um"), py::arg("bc_px"), py::arg("tx_deg"), py::arg("ty_deg"),
              py::arg("tz_deg"), py::arg("px_um"), py::arg("n_y"), py::arg("n_z"), py::arg("omega_start_deg"),
              py::arg("omega_step_deg"), py::arg("n_frames"), py::arg("omega_ranges_deg"), py::arg("box_um"),
-             py::arg("min_eta_deg"))
+             py::arg("min_eta_deg"), py::arg("wedge_deg") = 0.0)
         .def_property_readonly("n_layers", [](const nf::Experiment& e) { return e.n_layers; });
     py::class_<nf::HklSet>(m, "NfHkls", "Reflections of the NF forward model.")
         .def(py::init(&make_h), py::arg("g_crystal"), py::arg("theta_deg"))
@@ -267,7 +279,9 @@ void bind_nf(py::module_& m) {
     m.def("nf_fit_grid", &fit_grid, py::arg("experiment"), py::arg("hkls"), py::arg("seed_orient_mats"), py::arg("key"),
           py::arg("spots"), py::arg("grid"), py::arg("row_begin"), py::arg("row_end"), py::arg("words"), py::arg("layout"),
           py::arg("symmetry"), py::arg("min_frac_accept"), py::arg("orient_tol_deg"), py::arg("save_n"),
-          py::arg("min_miso_deg"), py::arg("max_eval"), py::arg("centre_plateau"), py::arg("plateau_tol_deg"),
+          py::arg("min_miso_deg"), py::arg("max_eval"), py::arg("soft_stage"), py::arg("polish_restarts"), py::arg("polish_step_deg"),
+          py::arg("centre_plateau"), py::arg("plateau_tol_deg"), py::arg("soft_xtol_deg"), py::arg("centre_sweeps"),
+          py::arg("polish_min_frac"), py::arg("soft_step_deg"),
           py::arg("mic"), py::arg("all_matches"), py::arg("n_evals"), "Fit grid rows in place.");
     m.def("nf_refine_geometry", &refine_geometry, py::arg("experiment"), py::arg("g_crystal"), py::arg("theta_deg"),
           py::arg("triangles"), py::arg("euler_rad"), py::arg("words"), py::arg("layout"), py::arg("lsd_tol_um"),
@@ -292,7 +306,7 @@ void bind_nf(py::module_& m) {
             check_shape(a, "a", {3, 3});
             check_shape(b, "b", {3, 3});
             check_shape(sym, "symmetry", {-1, 3, 3});
-            return nf::misorientation_rad(a.data(), b.data(), cspan(sym));
+            return nf::misorientation_rad(a.data(), b.data(), nf::symmetry_quats(cspan(sym)));
         },
         py::arg("a"), py::arg("b"), py::arg("symmetry"), "Misorientation (rad) of two orientation matrices.");
 

@@ -30,7 +30,7 @@ Experiment make_experiment(const ExperimentSpec& spec) {
         if (!(spec.lsd_um[l] > 0.0))
             throw ParamError("NF experiment: Lsd[" + std::to_string(l) + "] = " + std::to_string(spec.lsd_um[l]) + " µm, expected > 0");
     }
-    for (double v : {spec.tx_deg, spec.ty_deg, spec.tz_deg, spec.px_um, spec.omega_start_deg, spec.omega_step_deg, spec.min_eta_deg})
+    for (double v : {spec.tx_deg, spec.ty_deg, spec.tz_deg, spec.px_um, spec.omega_start_deg, spec.omega_step_deg, spec.min_eta_deg, spec.wedge_deg})
         require_finite(v, "scalar");
     if (!(spec.px_um > 0.0)) throw ParamError("NF experiment: px = " + std::to_string(spec.px_um) + " µm, expected > 0");
     if (spec.n_y <= 0 || spec.n_z <= 0)
@@ -48,8 +48,9 @@ Experiment make_experiment(const ExperimentSpec& spec) {
     Experiment e;
     e.spec = spec;
     e.n_layers = static_cast<std::int32_t>(nl);
-    e.proj = make_projection(spec.tx_deg * deg, spec.ty_deg * deg, spec.tz_deg * deg, spec.lsd_um[0], spec.px_um,
-                             spec.ybc_px[0], spec.zbc_px[0]);
+    e.proj = geometry::make_nf_projector(spec.lsd_um[0], spec.ybc_px[0], spec.zbc_px[0], spec.px_um, spec.tx_deg * deg,
+                                         spec.ty_deg * deg, spec.tz_deg * deg);
+    e.wedge_rad = spec.wedge_deg * deg;
     e.cos_min_eta = std::cos(spec.min_eta_deg * deg);
     return e;
 }
@@ -105,7 +106,7 @@ std::int64_t simulate_bits(const Experiment& e, const HklSet& h, span<const Tria
         for (std::int64_t i = 0; i < nv; ++i) {
             const double* u = &orient_mats[static_cast<std::size_t>(9 * i)];
             compute_spots(e, h, u, ws.spots);
-            for_each_hit(e, voxels[static_cast<std::size_t>(i)], span<const double>(ws.spots.data(), ws.spots.size()), ws,
+            for_each_hit<spot_stride>(e, voxels[static_cast<std::size_t>(i)], span<const double>(ws.spots.data(), ws.spots.size()), ws,
                          [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
                              set_bit_atomic(w, bit_index(layout, l, f, y, z));
                              ++hits;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "midas/core/error.hpp"
+#include "midas/crystal/misorientation.hpp"
 #include "midas/nf/fit_orientation.hpp"
 
 namespace midas::nf {
@@ -46,36 +47,89 @@ struct VoxelProblem {
         euler_to_matrix(eul, u);
         return fraction(u);
     }
+    double soft_euler(const double eul[3]) {
+        ++n_evals;
+        double u[9];
+        euler_to_matrix(eul, u);
+        compute_spots(*e, *h, u, ws->spots);
+        return soft_overlap<spot_stride>(*e, *tri, span<const double>(ws->spots.data(), ws->spots.size()), words,
+                                         *layout, *ws);
+    }
 };
+
+double nm_soft_objective(unsigned /*n*/, const double* x, double* /*grad*/, void* data) {
+    return 1.0 - static_cast<VoxelProblem*>(data)->soft_euler(x);
+}
 
 double nm_objective(unsigned /*n*/, const double* x, double* /*grad*/, void* data) {
     auto* p = static_cast<VoxelProblem*>(data);
     return 1.0 - p->fraction_euler(x);
 }
 
-/// Nelder–Mead on the Euler angles from `eul` within ±tol; returns the best fraction, `eul` updated.
-double refine_euler(VoxelProblem& p, double eul[3], const FitSettings& s) {
+/// One NLopt Nelder–Mead run from x inside [lb, ub]; `step` > 0 sets the initial simplex step
+/// (else NLopt's default from the bounds). Returns the minimum, x updated; false on failure.
+bool run_nelder_mead(nlopt_func f, void* data, double x[3], const double lb[3], const double ub[3], double step,
+                     const FitSettings& s, double& minf, double xtol_abs = 0.0) {
     nlopt_opt opt = nlopt_create(NLOPT_LN_NELDERMEAD, 3);
     if (opt == nullptr) throw Error("NLopt could not create a Nelder-Mead optimiser");
-    double lb[3], ub[3];
+    nlopt_set_lower_bounds(opt, lb);
+    nlopt_set_upper_bounds(opt, ub);
+    nlopt_set_min_objective(opt, f, data);
+    nlopt_set_maxeval(opt, s.max_eval);
+    nlopt_set_ftol_rel(opt, s.ftol_rel);
+    nlopt_set_xtol_rel(opt, s.xtol_rel);
+    if (step > 0.0) nlopt_set_initial_step1(opt, step);
+    if (xtol_abs > 0.0) nlopt_set_xtol_abs1(opt, xtol_abs);
+    minf = 1.0;
+    const nlopt_result rc = nlopt_optimize(opt, x, &minf);
+    nlopt_destroy(opt);
+    return rc > 0 || rc == NLOPT_ROUNDOFF_LIMITED;
+}
+
+/// Upstream's refinement of one winner: Nelder–Mead on 1 − fraction from `eul` within ±tol (box
+/// returned in lb, ub), NLopt's default initial step. Returns the best fraction, `eul` updated.
+double refine_euler(VoxelProblem& p, double eul[3], double lb[3], double ub[3], const FitSettings& s) {
     for (int i = 0; i < 3; ++i) {
         lb[i] = eul[i] - s.orient_tol_rad;
         ub[i] = eul[i] + s.orient_tol_rad;
     }
-    nlopt_set_lower_bounds(opt, lb);
-    nlopt_set_upper_bounds(opt, ub);
-    nlopt_set_min_objective(opt, nm_objective, &p);
-    nlopt_set_maxeval(opt, s.max_eval);
-    nlopt_set_ftol_rel(opt, s.ftol_rel);
-    nlopt_set_xtol_rel(opt, s.xtol_rel);
+    double x[3] = {eul[0], eul[1], eul[2]};
     double minf = 1.0;
-    const nlopt_result rc = nlopt_optimize(opt, eul, &minf);
-    nlopt_destroy(opt);
-    if (rc < 0 && rc != NLOPT_ROUNDOFF_LIMITED) {
-        // failure codes: keep the start (evaluate it so the reported value is consistent)
-        return p.fraction_euler(eul);
-    }
+    if (!run_nelder_mead(nm_objective, &p, x, lb, ub, 0.0, s, minf)) return p.fraction_euler(eul);
+    std::copy(x, x + 3, eul);
     return 1.0 - minf;
+}
+
+/// Soft stage of the polish: Nelder–Mead on the graded agreement from `eul` (initial step
+/// soft_step), then on 1 − fraction with a small simplex (polish_step). Keeps the result when its
+/// fraction is not lower than `f`. Returns the fraction, `eul` updated.
+double soft_polish(VoxelProblem& p, double eul[3], double f, const double lb[3], const double ub[3],
+                   const FitSettings& s) {
+    double x[3] = {eul[0], eul[1], eul[2]};
+    double minf = 1.0;
+    if (!run_nelder_mead(nm_soft_objective, &p, x, lb, ub, s.soft_step_rad, s, minf, s.soft_xtol_rad)) return f;
+    if (!run_nelder_mead(nm_objective, &p, x, lb, ub, s.polish_step_rad, s, minf)) return f;
+    if (1.0 - minf >= f) {
+        std::copy(x, x + 3, eul);
+        f = 1.0 - minf;
+    }
+    return f;
+}
+
+/// Nelder–Mead restarts around `eul` with a small initial simplex (polish_step) inside the
+/// original ±tol box `lb`, `ub`: each restart may step off a lower plateau onto a neighbouring
+/// higher one. Returns the best fraction.
+double polish_euler(VoxelProblem& p, double eul[3], double f, const double lb[3], const double ub[3],
+                    const FitSettings& s) {
+    for (int r = 0; r < s.polish_restarts; ++r) {
+        double x[3] = {eul[0], eul[1], eul[2]};
+        double minf = 1.0;
+        if (!run_nelder_mead(nm_objective, &p, x, lb, ub, s.polish_step_rad, s, minf)) break;
+        if (!(1.0 - minf > f + 1e-12)) break;
+        f = 1.0 - minf;
+        std::copy(x, x + 3, eul);
+    }
+    return f;
 }
 
 /// Move u to the centre of its plateau of fraction ≥ f (see the header); returns the final fraction.
@@ -84,7 +138,7 @@ double centre_plateau(VoxelProblem& p, double u[9], double f, const FitSettings&
     const double tol = s.plateau_tol_rad;
     constexpr double slack = 1e-12;
     int restarts = 0;
-    for (int sweep = 0; sweep < 2; ++sweep) {
+    for (int sweep = 0; sweep < s.centre_sweeps; ++sweep) {
         for (int k = 0; k < 3; ++k) {
             double edge[2] = {0.0, 0.0};
             bool improved = false;
@@ -148,32 +202,24 @@ double centre_plateau(VoxelProblem& p, double u[9], double f, const FitSettings&
 
 struct Candidate {
     double eul[3];
+    double lb[3];
+    double ub[3];
     double frac;
     std::int32_t order;
 };
 
 }  // namespace
 
-double misorientation_rad(const double a[9], const double b[9], span<const double> sym) {
-    // d = aᵀ·b
-    double d[9];
-    for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) d[3 * i + j] = a[i] * b[j] + a[3 + i] * b[3 + j] + a[6 + i] * b[6 + j];
-    const std::size_t m = sym.size() / 9;
-    double best = -3.0;
-    for (std::size_t k = 0; k < (m == 0 ? 1 : m); ++k) {
-        double tr = 0.0;
-        if (m == 0) {
-            tr = d[0] + d[4] + d[8];
-        } else {
-            const double* s = &sym[9 * k];
-            // trace(d·s) = Σ_ij d_ij s_ji
-            for (int i = 0; i < 3; ++i)
-                for (int j = 0; j < 3; ++j) tr += d[3 * i + j] * s[3 * j + i];
-        }
-        best = std::max(best, tr);
-    }
-    return std::acos(std::max(-1.0, std::min(1.0, 0.5 * (best - 1.0))));
+std::vector<crystallography::Quat> symmetry_quats(span<const double> sym) {
+    std::vector<crystallography::Quat> q(sym.size() / 9);
+    for (std::size_t k = 0; k < q.size(); ++k) q[k] = crystallography::quat_from_matrix(&sym[9 * k]);
+    if (q.empty()) q.push_back(crystallography::Quat{1.0, 0.0, 0.0, 0.0});
+    return q;
+}
+
+double misorientation_rad(const double a[9], const double b[9], const std::vector<crystallography::Quat>& sym) {
+    return crystallography::misorientation_one(crystallography::quat_from_matrix(a), crystallography::quat_from_matrix(b),
+                                               sym.data(), static_cast<int>(sym.size()), nullptr);
 }
 
 std::vector<double> screen_voxel(const Experiment& e, const SeedTable& seeds, const Triangle& tri,
@@ -184,7 +230,7 @@ std::vector<double> screen_voxel(const Experiment& e, const SeedTable& seeds, co
     for (std::size_t i = 0; i < ns; ++i) {
         const auto n = static_cast<std::size_t>(seeds.key[2 * i]);
         const auto off = static_cast<std::size_t>(seeds.key[2 * i + 1]);
-        out[i] = count_overlap(e, tri, span<const double>(seeds.spots.data() + 3 * off, 3 * n), words, layout, ws)
+        out[i] = count_overlap<3>(e, tri, span<const double>(seeds.spots.data() + 3 * off, 3 * n), words, layout, ws)
                      .fraction();
     }
     return out;
@@ -228,6 +274,7 @@ void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span
         throw ParamError("NF fit: output arrays do not match the grid size");
     if (sym.size() % 9 != 0) throw ParamError("NF fit: symmetry operators must be (M, 3, 3)");
     const std::size_t ns = seeds.key.size() / 2;
+    const auto sym_q = symmetry_quats(sym);
 
 #pragma omp parallel
     {
@@ -245,7 +292,7 @@ void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span
                 const auto n = static_cast<std::size_t>(seeds.key[2 * i]);
                 const auto off = static_cast<std::size_t>(seeds.key[2 * i + 1]);
                 const double f =
-                    count_overlap(e, tri, span<const double>(seeds.spots.data() + 3 * off, 3 * n), words, layout, ws)
+                    count_overlap<3>(e, tri, span<const double>(seeds.spots.data() + 3 * off, 3 * n), words, layout, ws)
                         .fraction();
                 if (f >= s.min_frac_accept) winners.push_back(static_cast<std::int32_t>(i));
             }
@@ -258,7 +305,7 @@ void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span
                 const double* u0 = &seeds.orient_mats[9 * static_cast<std::size_t>(winners[w])];
                 Candidate c{};
                 matrix_to_euler(u0, c.eul);
-                c.frac = refine_euler(prob, c.eul, s);
+                c.frac = refine_euler(prob, c.eul, c.lb, c.ub, s);
                 c.order = static_cast<std::int32_t>(w);
                 cands.push_back(c);
                 if (c.frac >= best_frac) {
@@ -268,7 +315,11 @@ void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span
                 }
             }
             Candidate best = cands[static_cast<std::size_t>(best_idx)];
-            if (s.centre_plateau) {
+            const bool polish = best.frac >= s.polish_min_frac;
+            if (polish && s.soft_stage) best.frac = soft_polish(prob, best.eul, best.frac, best.lb, best.ub, s);
+            if (polish && s.polish_restarts > 0)
+                best.frac = polish_euler(prob, best.eul, best.frac, best.lb, best.ub, s);
+            if (polish && s.centre_plateau) {
                 double u[9];
                 euler_to_matrix(best.eul, u);
                 best.frac = centre_plateau(prob, u, best.frac, s);
@@ -289,7 +340,7 @@ void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span
                 for (const auto& k : kept) {
                     double uk[9];
                     euler_to_matrix(k.eul, uk);
-                    if (misorientation_rad(uk, uc, sym) < s.min_miso_rad) {
+                    if (misorientation_rad(uk, uc, sym_q) < s.min_miso_rad) {
                         distinct = false;
                         break;
                     }

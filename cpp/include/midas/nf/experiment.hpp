@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "midas/core/span.hpp"
-#include "midas/nf/hd_compat.hpp"
-#include "midas/nf/projection.hpp"
+#include "midas/core/hd.hpp"
+#include "midas/geometry/nf_projection.hpp"
 
 namespace midas::nf {
 
@@ -45,13 +45,15 @@ struct ExperimentSpec {
     std::vector<double> omega_ranges_deg;  ///< (lo, hi) per window, flattened
     std::vector<double> box_um;            ///< (ymin, ymax, zmin, zmax) per window, flattened
     double min_eta_deg = 0.0;     ///< ExcludePoleAngle
+    double wedge_deg = 0.0;       ///< rotation-axis wedge (Wedge)
 };
 
 /// Validated experiment with derived quantities (host-side; copy the PODs it holds to a GPU).
 struct Experiment {
     ExperimentSpec spec;
-    ProjectionModel proj;  ///< layer-0 detector projection (tilts, Lsd0, px, BC0)
+    geometry::NFProjector proj;  ///< layer-0 detector projection (tilts, Lsd0, px, BC0)
     double cos_min_eta;
+    double wedge_rad;
     std::int32_t n_layers;
 };
 
@@ -73,21 +75,35 @@ struct HklSet {
 /// disagree or θ is outside (0, 45°).
 [[nodiscard]] HklSet make_hkls(span<const double> g_crystal, span<const double> theta_deg);
 
-/// One predicted spot: ideal position on the plane at Lsd0 and its ω. Spot lists are stored as
-/// flat (y0_um, z0_um, omega_deg) triplets (the DiffractionSpots.bin row layout).
+/// One predicted spot: ideal position on the plane at Lsd0, its ω and cos ω, sin ω.
 struct Spot {
     double y_um;
     double z_um;
     double omega_deg;
+    double cos_w;
+    double sin_w;
 };
 
-/// Spot j of a flat triplet list.
+/// Spot lists are flat rows of `Stride` doubles: 3 = (y0_um, z0_um, omega_deg), the
+/// DiffractionSpots.bin layout (cos/sin computed on use), or 5 = (…, cos ω, sin ω) as produced by
+/// compute_spots.
+template <int Stride>
 inline Spot spot_at(span<const double> spots, std::size_t j) {
-    return Spot{spots[3 * j], spots[3 * j + 1], spots[3 * j + 2]};
+    const double* p = &spots[Stride * j];
+    if constexpr (Stride == 5) {
+        return Spot{p[0], p[1], p[2], p[3], p[4]};
+    } else {
+        static_assert(Stride == 3, "spot rows have 3 or 5 values");
+        const double w = p[2] * (3.14159265358979323846 / 180.0);
+        return Spot{p[0], p[1], p[2], std::cos(w), std::sin(w)};
+    }
 }
 
+/// Values per spot row produced by compute_spots.
+inline constexpr int spot_stride = 5;
+
 /// Store the spots of orientation `u` (row-major crystal -> sample matrix) in `out` as
-/// (y0, z0, ω) triplets (cleared first). Returns the number of spots.
+/// (y0, z0, ω, cos ω, sin ω) rows (cleared first). Returns the number of spots.
 ///
 /// Because G'x = −|g| sin θ for both ω solutions, |(G'y, G'z)| = |g| cos θ and G'z = Gz do not
 /// depend on ω: the pole and z-box tests run before ω is solved, which rejects most reflections
@@ -175,15 +191,12 @@ inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const dou
                 out.push_back(y0);
                 out.push_back(z0);
                 out.push_back(ome);
+                out.push_back(cw[k]);
+                out.push_back(sw[k]);
             }
         }
     }
-    return out.size() / 3;
-}
-
-/// Frame of ω: floor((ω − start)/step); may be outside [0, n_frames).
-MIDAS_HD inline std::int64_t frame_of_omega(double omega_start_deg, double omega_step_deg, double omega_deg) {
-    return static_cast<std::int64_t>(std::floor((omega_deg - omega_start_deg) / omega_step_deg));
+    return out.size() / spot_stride;
 }
 
 /// Bunge ZXZ Euler angles (rad) -> orientation matrix U = Rz(φ1)·Rx(Φ)·Rz(φ2), row-major.

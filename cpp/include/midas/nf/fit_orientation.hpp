@@ -10,11 +10,18 @@
 //     1 − fraction within ±orient_tol of the start (ftol_rel = xtol_rel = 1e-5, max_eval
 //     evaluations, no wall-clock limit so that results never depend on machine speed);
 //     the best is the highest fraction (ties: the later winner, as upstream);
-//  3. optional plateau centring (default on, midas extension): the fraction is piecewise
-//     constant, so Nelder–Mead stops somewhere on the plateau of the best value. The best
-//     orientation is moved to the centre of that plateau, axis by axis along small rotations
-//     about the sample x, y, z axes (bracketing plus bisection to plateau_tol), twice over.
-//     This removes most of the error left by stopping at an arbitrary plateau point;
+//  3. polish of the best (midas extension, on by default, only when its fraction is at least
+//     polish_min_frac): the fraction is piecewise constant and its peak is a few thousandths of
+//     a degree wide, so Nelder–Mead often stops on a lower plateau beside it, or anywhere on it.
+//     a. soft stage: Nelder–Mead on a graded agreement (soft_overlap: a pixel one pixel or one
+//        frame off scores 0.5, two off 0.25), whose basin is several pixels wide, then
+//        Nelder–Mead on the exact fraction from there with a small simplex (polish_step);
+//        kept when not worse;
+//     b. optional restarts of Nelder–Mead from the best with a small simplex (polish_restarts);
+//     c. plateau centring: the orientation is moved to the centre of its plateau, axis by axis
+//        along small rotations about the sample x, y, z axes (bracketing plus bisection to
+//        plateau_tol), centre_sweeps times; a higher value met on the way restarts the centring
+//        there;
 //  4. the SaveNSolutions list: refined winners by decreasing fraction, skipping any within
 //     min_miso of a better kept one (symmetry-aware misorientation).
 //
@@ -26,6 +33,7 @@
 #include <vector>
 
 #include "midas/core/span.hpp"
+#include "midas/crystal/orientation.hpp"
 #include "midas/nf/experiment.hpp"
 #include "midas/nf/overlap.hpp"
 #include "midas/nf/spots_info.hpp"
@@ -41,9 +49,16 @@ struct FitSettings {
     std::int32_t max_eval = 5000;  ///< Nelder–Mead evaluation budget per winner
     double ftol_rel = 1e-5;
     double xtol_rel = 1e-5;
-    bool centre_plateau = true;    ///< step 3 above
-    double plateau_tol_rad = 2e-6; ///< bisection resolution of the plateau edges
-    double plateau_max_rad = 0.0;  ///< search half-range of the plateau (0: orient_tol_rad)
+    double polish_min_frac = 0.5;      ///< step 3 runs when the best fraction reaches this
+    bool soft_stage = true;            ///< step 3a
+    double soft_step_rad = 1.75e-3;    ///< initial simplex step of the soft stage (0.1°)
+    double soft_xtol_rad = 0.0;        ///< absolute Euler tolerance of the soft stage (0: none)
+    std::int32_t polish_restarts = 0;  ///< step 3b: Nelder–Mead restarts of the best (0: off)
+    double polish_step_rad = 3.5e-4;   ///< initial simplex step of those restarts (0.02°)
+    bool centre_plateau = true;        ///< step 3c
+    std::int32_t centre_sweeps = 2;    ///< passes over the three axes
+    double plateau_tol_rad = 1e-5;     ///< bisection resolution of the plateau edges
+    double plateau_max_rad = 0.0;      ///< search half-range of the plateau (0: orient_tol_rad)
 };
 
 /// Seed orientations with their precomputed spots (upstream OrientMat/Key/DiffractionSpots).
@@ -75,7 +90,10 @@ void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span
 
 /// Misorientation angle (rad) between orientation matrices a and b under the rotations `sym`
 /// (M·9): min over S of the rotation angle of aᵀ·b·S.
-[[nodiscard]] double misorientation_rad(const double a[9], const double b[9], span<const double> sym);
+[[nodiscard]] double misorientation_rad(const double a[9], const double b[9], const std::vector<crystallography::Quat>& sym);
+
+/// The rotation matrices `sym` (M·9) as quaternions (identity alone when M = 0).
+[[nodiscard]] std::vector<crystallography::Quat> symmetry_quats(span<const double> sym);
 
 /// Geometry refinement (the role of upstream FitOrientationParameters[MultiPoint]).
 struct GeometryFit {

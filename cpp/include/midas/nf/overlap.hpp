@@ -7,12 +7,16 @@
 //   vertex (X, Y) at ω:  xa = X cos ω − Y sin ω,  ya = X sin ω + Y cos ω,  t = 1 − xa/Lsd0
 //                        (y, z) = (ya + y0·t, z0·t)
 //   every point (y, z), and the undisplaced spot centre (y0, z0), is projected through the tilted
-//   detector of layer 0 (midas/nf/projection.hpp) to fractional pixels (Y, Z);
+//   detector of layer 0 (geometry::nf_project, midas/geometry/nf_projection.hpp) to fractional
+//   pixels (Y, Z);
 //   offsets = vertices − centre, rasterised (triangle test plus pixels within 0.99 px of an edge
 //   line) when the edge is longer than one pixel, else one pixel at the rounded centroid;
 //   layer L pixel = floor((Yc − ybc0)·Lsd_L/Lsd0 + ybc_L) + offset (same for Z): the spot centre
 //   is rescaled to the distance, the offsets are not (upstream's convention, kept for
 //   interoperability with upstream SpotsInfo files).
+//
+// With a wedge W ≠ 0 each spot's (ω, η) is moved to where the same g diffracts with the wedge
+// (geometry::wedge_apply; 2θ unchanged) and kept only when the new ω lies inside an OmegaRange.
 //
 // Fit mode (overlap) drops a spot whose displaced vertices leave [0, n] at layer 0 and counts a
 // pixel only when it is inside the detector at every layer; it "overlaps" when its bit is set at
@@ -20,17 +24,37 @@
 // the detector.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 #include "midas/core/span.hpp"
 #include "midas/nf/experiment.hpp"
-#include "midas/nf/hd_compat.hpp"
-#include "midas/nf/projection.hpp"
+#include "midas/core/hd.hpp"
+#include "midas/geometry/angles.hpp"
+#include "midas/geometry/nf_projection.hpp"
+#include "midas/geometry/omega.hpp"
 #include "midas/nf/spots_info.hpp"
 
 namespace midas::nf {
+
+/// round(x) (halves away from zero) for |x| < 2^52, without a libm call.
+MIDAS_HD inline std::int64_t round_half_away(double x) {
+    auto t = static_cast<std::int64_t>(x);  // truncates towards zero
+    const double r = x - static_cast<double>(t);
+    if (r >= 0.5) ++t;
+    else if (r <= -0.5) --t;
+    return t;
+}
+
+/// floor(x) for |x| < 2^52, without a libm call.
+MIDAS_HD inline std::int64_t floor_int(double x) {
+    auto t = static_cast<std::int64_t>(x);
+    if (x < static_cast<double>(t)) --t;
+    return t;
+}
 
 /// A voxel: triangle vertices in the sample frame at ω = 0 (µm) and half its edge length.
 struct Triangle {
@@ -85,8 +109,8 @@ inline void raster_triangle(const double off[3][2], std::vector<std::int32_t>& o
     std::int64_t vx[3];
     std::int64_t vy[3];
     for (int i = 0; i < 3; ++i) {
-        vx[i] = static_cast<std::int64_t>(std::round(off[i][0]));
-        vy[i] = static_cast<std::int64_t>(std::round(off[i][1]));
+        vx[i] = round_half_away(off[i][0]);
+        vy[i] = round_half_away(off[i][1]);
     }
     std::int64_t min_x = vx[0], max_x = vx[0], min_y = vy[0], max_y = vy[0];
     for (int i = 1; i < 3; ++i) {
@@ -121,58 +145,80 @@ inline void raster_triangle(const double off[3][2], std::vector<std::int32_t>& o
 
 /// Scratch buffers reused across calls by one thread.
 struct Workspace {
-    std::vector<double> spots;         ///< (y0, z0, ω) triplets
+    std::vector<double> spots;         ///< compute_spots rows (spot_stride values each)
     std::vector<std::int32_t> offsets;   ///< (dy, dz) pairs of the current spot
     std::vector<std::int32_t> centre_y;  ///< per layer
     std::vector<std::int32_t> centre_z;
 };
 
+/// Apply the rotation-axis wedge to a spot (see the file header). False when the spot does not
+/// diffract with the wedge or its new ω is outside every OmegaRange.
+inline bool apply_wedge(const Experiment& e, Spot& s) {
+    const double lsd0 = e.spec.lsd_um[0];
+    const double r = std::sqrt(s.y_um * s.y_um + s.z_um * s.z_um);
+    const double eta0 = geometry::eta_from_yz(s.y_um, s.z_um);
+    const double tth = std::atan(r / lsd0);
+    double w1 = 0.0, eta1 = 0.0;
+    if (!geometry::wedge_apply(eta0, tth, s.omega_deg * deg, e.wedge_rad, w1, eta1)) return false;
+    const double ome = geometry::wrap_deg(w1 / deg);
+    const std::size_t n_win = e.spec.omega_ranges_deg.size() / 2;
+    bool inside = false;
+    for (std::size_t k = 0; k < n_win && !inside; ++k)
+        inside = ome > e.spec.omega_ranges_deg[2 * k] && ome < e.spec.omega_ranges_deg[2 * k + 1];
+    if (!inside) return false;
+    s.y_um = -r * std::sin(eta1);
+    s.z_um = r * std::cos(eta1);
+    s.omega_deg = ome;
+    s.cos_w = std::cos(ome * deg);
+    s.sin_w = std::sin(ome * deg);
+    return true;
+}
+
 /// Footprint of one spot of one voxel: the frame and, in `ws`, the pixel offsets and the per-layer
-/// centre pixels. Returns false when the spot is dropped (frame outside [0, n_frames), or, with
-/// `check_vertices`, a displaced vertex outside the layer-0 detector).
-inline bool spot_footprint(const Experiment& e, const Triangle& tri, const Spot& s,
-                           bool check_vertices, std::int32_t& frame, Workspace& ws) {
-    const std::int64_t f = frame_of_omega(e.spec.omega_start_deg, e.spec.omega_step_deg, s.omega_deg);
+/// centre pixels. Returns false when the spot is dropped (wedge, frame outside [0, n_frames), or,
+/// with `check_vertices`, a displaced vertex outside the layer-0 detector).
+inline bool spot_footprint(const Experiment& e, const Triangle& tri, Spot s, bool check_vertices,
+                           std::int32_t& frame, Workspace& ws) {
+    if (e.wedge_rad != 0.0 && !apply_wedge(e, s)) return false;
+    const std::int64_t f = geometry::omega_to_frame_index(s.omega_deg, e.spec.omega_start_deg, e.spec.omega_step_deg);
     if (f < 0 || f >= e.spec.n_frames) return false;
     frame = static_cast<std::int32_t>(f);
     const double lsd0 = e.spec.lsd_um[0];
-    const double w = s.omega_deg * deg;
-    const double sw = std::sin(w), cw = std::cos(w);
     double vert[3][2];
     for (int k = 0; k < 3; ++k) {
-        const double xa = tri.x_um[k] * cw - tri.y_um[k] * sw;
-        const double ya = tri.x_um[k] * sw + tri.y_um[k] * cw;
-        const double t = 1.0 - xa / lsd0;
-        project_point(e.proj, ya + s.y_um * t, s.z_um * t, vert[k][0], vert[k][1]);
+        double y = 0.0, z = 0.0;
+        geometry::nf_displace(tri.x_um[k], tri.y_um[k], 0.0, s.cos_w, s.sin_w, s.y_um, s.z_um, lsd0, lsd0, y, z);
+        if (!geometry::nf_project(e.proj, y, z, vert[k][0], vert[k][1])) return false;
         if (check_vertices && (vert[k][0] > e.spec.n_y || vert[k][0] < 0.0 || vert[k][1] > e.spec.n_z ||
                                vert[k][1] < 0.0))
             return false;
     }
     double cy = 0.0, cz = 0.0;
-    project_point(e.proj, s.y_um, s.z_um, cy, cz);
+    if (!geometry::nf_project(e.proj, s.y_um, s.z_um, cy, cz)) return false;
+    constexpr double far_px = 1e9;  // keeps the integer conversions below defined
+    if (!(std::fabs(cy) < far_px && std::fabs(cz) < far_px)) return false;
     double off[3][2];
     for (int k = 0; k < 3; ++k) {
         off[k][0] = vert[k][0] - cy;
         off[k][1] = vert[k][1] - cz;
+        if (!(std::fabs(off[k][0]) < far_px && std::fabs(off[k][1]) < far_px)) return false;
     }
     if (tri.half_edge_um * 2.0 > e.spec.px_um) {
         raster_triangle(off, ws.offsets);
     } else {
         ws.offsets.resize(2);
-        ws.offsets[0] = static_cast<std::int32_t>(std::round((off[0][0] + off[1][0] + off[2][0]) / 3.0));
-        ws.offsets[1] = static_cast<std::int32_t>(std::round((off[0][1] + off[1][1] + off[2][1]) / 3.0));
+        ws.offsets[0] = static_cast<std::int32_t>(round_half_away((off[0][0] + off[1][0] + off[2][0]) / 3.0));
+        ws.offsets[1] = static_cast<std::int32_t>(round_half_away((off[0][1] + off[1][1] + off[2][1]) / 3.0));
     }
-    const std::int32_t nl = e.n_layers;
-    ws.centre_y.resize(static_cast<std::size_t>(nl));
-    ws.centre_z.resize(static_cast<std::size_t>(nl));
+    const auto nl = static_cast<std::size_t>(e.n_layers);
+    ws.centre_y.resize(nl);
+    ws.centre_z.resize(nl);
     const double px = e.spec.px_um;
     const double ybc0 = e.spec.ybc_px[0], zbc0 = e.spec.zbc_px[0];
-    for (std::int32_t l = 0; l < nl; ++l) {
-        const double scale = e.spec.lsd_um[static_cast<std::size_t>(l)] / lsd0;
-        ws.centre_y[static_cast<std::size_t>(l)] = static_cast<std::int32_t>(
-            std::floor(((cy - ybc0) * px) * scale / px + e.spec.ybc_px[static_cast<std::size_t>(l)]));
-        ws.centre_z[static_cast<std::size_t>(l)] = static_cast<std::int32_t>(
-            std::floor(((cz - zbc0) * px) * scale / px + e.spec.zbc_px[static_cast<std::size_t>(l)]));
+    for (std::size_t l = 0; l < nl; ++l) {
+        const double scale = e.spec.lsd_um[l] / lsd0;
+        ws.centre_y[l] = static_cast<std::int32_t>(floor_int(((cy - ybc0) * px) * scale / px + e.spec.ybc_px[l]));
+        ws.centre_z[l] = static_cast<std::int32_t>(floor_int(((cz - zbc0) * px) * scale / px + e.spec.zbc_px[l]));
     }
     return true;
 }
@@ -186,16 +232,18 @@ struct OverlapCount {
     }
 };
 
-/// Count footprint pixels (fit mode) and those whose bit is set at every layer.
+/// Count footprint pixels (fit mode) and those whose bit is set at every layer; `spots` holds
+/// rows of Stride values (see spot_at).
+template <int Stride>
 inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri,
                                   span<const double> spots, const std::uint32_t* words, const BitLayout& layout,
                                   Workspace& ws) {
     OverlapCount c;
     const std::int32_t nl = e.n_layers;
     const std::int32_t ny = e.spec.n_y, nz = e.spec.n_z;
-    for (std::size_t j = 0; j < spots.size() / 3; ++j) {
+    for (std::size_t j = 0; j < spots.size() / Stride; ++j) {
         std::int32_t frame = 0;
-        if (!spot_footprint(e, tri, spot_at(spots, j), true, frame, ws)) continue;
+        if (!spot_footprint(e, tri, spot_at<Stride>(spots, j), true, frame, ws)) continue;
         const std::size_t np = ws.offsets.size() / 2;
         for (std::size_t p = 0; p < np; ++p) {
             bool inside = true;
@@ -217,15 +265,75 @@ inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri,
     return c;
 }
 
-/// Call f(layer, frame, y, z) for every detector hit of a voxel (simulation mode).
-template <class F>
+/// Graded agreement of one footprint pixel with the bitmask at one layer: 1 when its bit is set;
+/// 0.5 when a bit is set among its 8 neighbours in the same frame or at the same (y, z) one frame
+/// away; 0.25 within the 5×5 neighbourhood of the same frame or the 3×3 one frame away; else 0.
+inline double soft_pixel_score(const std::uint32_t* words, const BitLayout& l, std::int32_t layer, std::int32_t frame,
+                               std::int32_t y, std::int32_t z) {
+    if (test_bit(words, bit_index(l, layer, frame, y, z))) return 1.0;
+    auto any = [&](std::int32_t f, std::int32_t r, std::int32_t skip) {
+        if (f < 0 || f >= l.n_frames) return false;
+        for (std::int32_t dy = -r; dy <= r; ++dy) {
+            const std::int32_t yy = y + dy;
+            if (yy < 0 || yy >= l.n_y) continue;
+            for (std::int32_t dz = -r; dz <= r; ++dz) {
+                if (std::abs(dy) <= skip && std::abs(dz) <= skip) continue;
+                const std::int32_t zz = z + dz;
+                if (zz < 0 || zz >= l.n_z) continue;
+                if (test_bit(words, bit_index(l, layer, f, yy, zz))) return true;
+            }
+        }
+        return false;
+    };
+    if (any(frame, 1, 0) || any(frame - 1, 0, -1) || any(frame + 1, 0, -1)) return 0.5;
+    if (any(frame, 2, 1) || any(frame - 1, 1, 0) || any(frame + 1, 1, 0)) return 0.25;
+    return 0.0;
+}
+
+/// Mean graded agreement (soft_pixel_score, the minimum over layers) of a footprint: a smooth
+/// version of the overlap fraction whose basin around the best orientation is a few pixels
+/// wide. Used to steer the first Nelder–Mead stage.
+template <int Stride>
+inline double soft_overlap(const Experiment& e, const Triangle& tri, span<const double> spots,
+                           const std::uint32_t* words, const BitLayout& layout, Workspace& ws) {
+    double sum = 0.0;
+    std::int64_t total = 0;
+    const std::int32_t nl = e.n_layers;
+    const std::int32_t ny = e.spec.n_y, nz = e.spec.n_z;
+    for (std::size_t j = 0; j < spots.size() / Stride; ++j) {
+        std::int32_t frame = 0;
+        if (!spot_footprint(e, tri, spot_at<Stride>(spots, j), true, frame, ws)) continue;
+        const std::size_t np = ws.offsets.size() / 2;
+        for (std::size_t p = 0; p < np; ++p) {
+            bool inside = true;
+            double score = 1.0;
+            for (std::int32_t l = 0; l < nl; ++l) {
+                const std::int32_t my = ws.centre_y[static_cast<std::size_t>(l)] + ws.offsets[2 * p];
+                const std::int32_t mz = ws.centre_z[static_cast<std::size_t>(l)] + ws.offsets[2 * p + 1];
+                if (my >= ny || my < 0 || mz >= nz || mz < 0) {
+                    inside = false;
+                    break;
+                }
+                if (score > 0.0) score = std::min(score, soft_pixel_score(words, layout, l, frame, my, mz));
+            }
+            if (!inside) continue;
+            ++total;
+            sum += score;
+        }
+    }
+    return total > 0 ? sum / static_cast<double>(total) : 0.0;
+}
+
+/// Call f(layer, frame, y, z) for every detector hit of a voxel (simulation mode); `spots` holds
+/// rows of Stride values.
+template <int Stride, class F>
 inline void for_each_hit(const Experiment& e, const Triangle& tri,
                          span<const double> spots, Workspace& ws, F&& f) {
     const std::int32_t nl = e.n_layers;
     const std::int32_t ny = e.spec.n_y, nz = e.spec.n_z;
-    for (std::size_t j = 0; j < spots.size() / 3; ++j) {
+    for (std::size_t j = 0; j < spots.size() / Stride; ++j) {
         std::int32_t frame = 0;
-        if (!spot_footprint(e, tri, spot_at(spots, j), false, frame, ws)) continue;
+        if (!spot_footprint(e, tri, spot_at<Stride>(spots, j), false, frame, ws)) continue;
         const std::size_t np = ws.offsets.size() / 2;
         for (std::size_t p = 0; p < np; ++p) {
             for (std::int32_t l = 0; l < nl; ++l) {
@@ -243,7 +351,7 @@ inline OverlapCount orientation_overlap(const Experiment& e, const HklSet& h,
                                         const Triangle& tri, const double u[9], const std::uint32_t* words,
                                         const BitLayout& layout, Workspace& ws) {
     compute_spots(e, h, u, ws.spots);
-    return count_overlap(e, tri, span<const double>(ws.spots.data(), ws.spots.size()), words, layout, ws);
+    return count_overlap<spot_stride>(e, tri, span<const double>(ws.spots.data(), ws.spots.size()), words, layout, ws);
 }
 
 /// Throws midas::ParamError when the bit layout does not match the experiment.

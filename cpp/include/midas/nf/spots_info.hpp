@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "midas/nf/hd_compat.hpp"
+#include "midas/core/hd.hpp"
 #include "midas/core/span.hpp"
 
 namespace midas::nf {
