@@ -185,10 +185,9 @@ void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>
               const carray<std::int32_t>& key, const carray<double>& spots, const carray<double>& grid,
               std::int64_t row_begin, std::int64_t row_end, const py::array& words, const Layout& lay,
               const carray<double>& sym, double min_frac_accept, double orient_tol_deg, std::int32_t save_n,
-              double min_miso_deg, std::int32_t max_eval, bool soft_stage, std::int32_t polish_restarts, double polish_step_deg,
-              bool centre_plateau, double plateau_tol_deg, double soft_xtol_deg, std::int32_t centre_sweeps,
-              double polish_min_frac, double soft_step_deg,
-              py::array_t<double> mic, py::array_t<double> all_matches, py::array_t<std::int32_t> n_evals) {
+              double min_miso_deg, std::int32_t max_eval, bool polish, double polish_min_frac, double soft_step_deg,
+              double polish_step_deg, std::int32_t centre_sweeps, double plateau_tol_deg, py::array_t<double> mic,
+              py::array_t<double> all_matches, py::array_t<std::int32_t> n_evals) {
     const auto layout = to_layout(lay);
     const auto w = words_of<false>(words, layout);
     check_shape(seed_om, "seed_orient_mats", {-1, 3, 3});
@@ -206,14 +205,11 @@ void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>
     s.save_n = save_n;
     s.min_miso_rad = min_miso_deg * nf::deg;
     s.max_eval = max_eval;
-    s.soft_stage = soft_stage;
-    s.polish_restarts = polish_restarts;
-    s.polish_step_rad = polish_step_deg * nf::deg;
-    s.centre_plateau = centre_plateau;
-    s.soft_xtol_rad = soft_xtol_deg * nf::deg;
-    s.centre_sweeps = centre_sweeps;
+    s.polish = polish;
     s.polish_min_frac = polish_min_frac;
     s.soft_step_rad = soft_step_deg * nf::deg;
+    s.polish_step_rad = polish_step_deg * nf::deg;
+    s.centre_sweeps = centre_sweeps;
     s.plateau_tol_rad = plateau_tol_deg * nf::deg;
     nf::SeedTable seeds{cspan(seed_om), cspan(key), cspan(spots)};
     py::gil_scoped_release release;
@@ -279,9 +275,8 @@ void bind_nf(py::module_& m) {
     m.def("nf_fit_grid", &fit_grid, py::arg("experiment"), py::arg("hkls"), py::arg("seed_orient_mats"), py::arg("key"),
           py::arg("spots"), py::arg("grid"), py::arg("row_begin"), py::arg("row_end"), py::arg("words"), py::arg("layout"),
           py::arg("symmetry"), py::arg("min_frac_accept"), py::arg("orient_tol_deg"), py::arg("save_n"),
-          py::arg("min_miso_deg"), py::arg("max_eval"), py::arg("soft_stage"), py::arg("polish_restarts"), py::arg("polish_step_deg"),
-          py::arg("centre_plateau"), py::arg("plateau_tol_deg"), py::arg("soft_xtol_deg"), py::arg("centre_sweeps"),
-          py::arg("polish_min_frac"), py::arg("soft_step_deg"),
+          py::arg("min_miso_deg"), py::arg("max_eval"), py::arg("polish"), py::arg("polish_min_frac"),
+          py::arg("soft_step_deg"), py::arg("polish_step_deg"), py::arg("centre_sweeps"), py::arg("plateau_tol_deg"),
           py::arg("mic"), py::arg("all_matches"), py::arg("n_evals"), "Fit grid rows in place.");
     m.def("nf_refine_geometry", &refine_geometry, py::arg("experiment"), py::arg("g_crystal"), py::arg("theta_deg"),
           py::arg("triangles"), py::arg("euler_rad"), py::arg("words"), py::arg("layout"), py::arg("lsd_tol_um"),

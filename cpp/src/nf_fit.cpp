@@ -69,7 +69,7 @@ double nm_objective(unsigned /*n*/, const double* x, double* /*grad*/, void* dat
 /// One NLopt Nelder–Mead run from x inside [lb, ub]; `step` > 0 sets the initial simplex step
 /// (else NLopt's default from the bounds). Returns the minimum, x updated; false on failure.
 bool run_nelder_mead(nlopt_func f, void* data, double x[3], const double lb[3], const double ub[3], double step,
-                     const FitSettings& s, double& minf, double xtol_abs = 0.0) {
+                     const FitSettings& s, double& minf) {
     nlopt_opt opt = nlopt_create(NLOPT_LN_NELDERMEAD, 3);
     if (opt == nullptr) throw Error("NLopt could not create a Nelder-Mead optimiser");
     nlopt_set_lower_bounds(opt, lb);
@@ -79,7 +79,6 @@ bool run_nelder_mead(nlopt_func f, void* data, double x[3], const double lb[3], 
     nlopt_set_ftol_rel(opt, s.ftol_rel);
     nlopt_set_xtol_rel(opt, s.xtol_rel);
     if (step > 0.0) nlopt_set_initial_step1(opt, step);
-    if (xtol_abs > 0.0) nlopt_set_xtol_abs1(opt, xtol_abs);
     minf = 1.0;
     const nlopt_result rc = nlopt_optimize(opt, x, &minf);
     nlopt_destroy(opt);
@@ -107,27 +106,11 @@ double soft_polish(VoxelProblem& p, double eul[3], double f, const double lb[3],
                    const FitSettings& s) {
     double x[3] = {eul[0], eul[1], eul[2]};
     double minf = 1.0;
-    if (!run_nelder_mead(nm_soft_objective, &p, x, lb, ub, s.soft_step_rad, s, minf, s.soft_xtol_rad)) return f;
+    if (!run_nelder_mead(nm_soft_objective, &p, x, lb, ub, s.soft_step_rad, s, minf)) return f;
     if (!run_nelder_mead(nm_objective, &p, x, lb, ub, s.polish_step_rad, s, minf)) return f;
     if (1.0 - minf >= f) {
         std::copy(x, x + 3, eul);
         f = 1.0 - minf;
-    }
-    return f;
-}
-
-/// Nelder–Mead restarts around `eul` with a small initial simplex (polish_step) inside the
-/// original ±tol box `lb`, `ub`: each restart may step off a lower plateau onto a neighbouring
-/// higher one. Returns the best fraction.
-double polish_euler(VoxelProblem& p, double eul[3], double f, const double lb[3], const double ub[3],
-                    const FitSettings& s) {
-    for (int r = 0; r < s.polish_restarts; ++r) {
-        double x[3] = {eul[0], eul[1], eul[2]};
-        double minf = 1.0;
-        if (!run_nelder_mead(nm_objective, &p, x, lb, ub, s.polish_step_rad, s, minf)) break;
-        if (!(1.0 - minf > f + 1e-12)) break;
-        f = 1.0 - minf;
-        std::copy(x, x + 3, eul);
     }
     return f;
 }
@@ -315,11 +298,8 @@ void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span
                 }
             }
             Candidate best = cands[static_cast<std::size_t>(best_idx)];
-            const bool polish = best.frac >= s.polish_min_frac;
-            if (polish && s.soft_stage) best.frac = soft_polish(prob, best.eul, best.frac, best.lb, best.ub, s);
-            if (polish && s.polish_restarts > 0)
-                best.frac = polish_euler(prob, best.eul, best.frac, best.lb, best.ub, s);
-            if (polish && s.centre_plateau) {
+            if (s.polish && best.frac >= s.polish_min_frac) {
+                best.frac = soft_polish(prob, best.eul, best.frac, best.lb, best.ub, s);
                 double u[9];
                 euler_to_matrix(best.eul, u);
                 best.frac = centre_plateau(prob, u, best.frac, s);

@@ -234,8 +234,8 @@ def fit_orientations(
                 c.nf_fit_grid(
                     exp_c, hkl_c, seeds.orient_mats, seeds.key, seeds.spots, g, int(run[0]), int(run[-1]) + 1,
                     spots_info.words, spots_info.layout, sym, s.min_frac_accept, s.orient_tol_deg, s.save_n,
-                    s.min_miso_deg, s.max_eval, s.polish, 0, s.polish_step_deg, s.polish, s.plateau_tol_deg, 0.0,
-                    s.centre_sweeps, s.polish_min_frac, s.soft_step_deg, res.mic, res.all_matches, res.n_evals,
+                    s.min_miso_deg, s.max_eval, s.polish, s.polish_min_frac, s.soft_step_deg, s.polish_step_deg,
+                    s.centre_sweeps, s.plateau_tol_deg, res.mic, res.all_matches, res.n_evals,
                 )
             res.done[part] = True
             if on_chunk is not None:

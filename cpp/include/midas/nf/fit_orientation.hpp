@@ -17,8 +17,7 @@
 //        frame off scores 0.5, two off 0.25), whose basin is several pixels wide, then
 //        Nelder–Mead on the exact fraction from there with a small simplex (polish_step);
 //        kept when not worse;
-//     b. optional restarts of Nelder–Mead from the best with a small simplex (polish_restarts);
-//     c. plateau centring: the orientation is moved to the centre of its plateau, axis by axis
+//     b. plateau centring: the orientation is moved to the centre of its plateau, axis by axis
 //        along small rotations about the sample x, y, z axes (bracketing plus bisection to
 //        plateau_tol), centre_sweeps times; a higher value met on the way restarts the centring
 //        there;
@@ -46,17 +45,14 @@ struct FitSettings {
     double orient_tol_rad = 0.0;   ///< Nelder–Mead box half-width per Euler angle (OrientTol)
     std::int32_t save_n = 1;       ///< SaveNSolutions (≥ 1)
     double min_miso_rad = 0.0;     ///< MinMisoNSaves
-    std::int32_t max_eval = 5000;  ///< Nelder–Mead evaluation budget per winner
+    std::int32_t max_eval = 5000;  ///< Nelder–Mead evaluation budget per run
     double ftol_rel = 1e-5;
     double xtol_rel = 1e-5;
+    bool polish = true;                ///< step 3 (a and b)
     double polish_min_frac = 0.5;      ///< step 3 runs when the best fraction reaches this
-    bool soft_stage = true;            ///< step 3a
     double soft_step_rad = 1.75e-3;    ///< initial simplex step of the soft stage (0.1°)
-    double soft_xtol_rad = 0.0;        ///< absolute Euler tolerance of the soft stage (0: none)
-    std::int32_t polish_restarts = 0;  ///< step 3b: Nelder–Mead restarts of the best (0: off)
-    double polish_step_rad = 3.5e-4;   ///< initial simplex step of those restarts (0.02°)
-    bool centre_plateau = true;        ///< step 3c
-    std::int32_t centre_sweeps = 2;    ///< passes over the three axes
+    double polish_step_rad = 3.5e-4;   ///< initial simplex step of the exact run after it (0.02°)
+    std::int32_t centre_sweeps = 2;    ///< passes of the plateau centring over the three axes
     double plateau_tol_rad = 1e-5;     ///< bisection resolution of the plateau edges
     double plateau_max_rad = 0.0;      ///< search half-range of the plateau (0: orient_tol_rad)
 };
