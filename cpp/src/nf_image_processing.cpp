@@ -14,7 +14,8 @@ namespace {
 constexpr int n_bins = 64;          // below, 62 window bins, above
 constexpr int n_window = 62;
 constexpr std::uint32_t value_end = 65536u;
-constexpr int first_shift = 4;      // first window: 62 bins of width 16 around the first frame
+constexpr int first_shift = 4;      // first window: 62 bins of width 16 ...
+constexpr std::uint32_t first_below = 46;  // ... 46 of them below the first frame's value
 
 std::uint8_t shift_for_width(std::uint32_t width) {
     std::uint8_t s = 0;
@@ -77,9 +78,10 @@ void StreamingMedian::add_frame(span<const std::uint16_t> frame) {
         throw ParamError("StreamingMedian: more than the declared " + std::to_string(n_frames_) + " frames in pass " +
                          std::to_string(passes_ + 1));
     if (passes_ == 0 && seen_ == 0) {
-        // centre the first window on the first frame's value
+        // place the first window around the first frame's value, mostly below it: spots are positive
+        // outliers, so a median below the first value is the common case
         const std::int64_t np = n_pixels_;
-        constexpr std::uint32_t half = (n_window / 2) << first_shift;
+        constexpr std::uint32_t half = first_below << first_shift;
         constexpr std::uint32_t max_lo = value_end - (static_cast<std::uint32_t>(n_window) << first_shift);
 #pragma omp parallel for schedule(static)
         for (std::int64_t p = 0; p < np; ++p) {

@@ -9,11 +9,11 @@
 // keeps an interval [a, b) known to hold its median and the median's rank inside it; a pass
 // reads every frame once and histograms the pixel's values over 64 bins: "below the window",
 // 62 window bins of width 2^s starting at lo, "above the window". The bin holding the rank
-// becomes the new interval. The first window (width 16, centred on the first frame's value)
-// catches a stable background in the first pass, and the second pass (width-1 bins) then gives
-// the exact value: two passes in the usual case, at most six for pathological pixels. Memory:
-// 64 counters of 2 bytes (4 bytes above 65535 frames) plus 16 bytes of state per pixel —
-// 576 MB for 2048² whatever the number of frames. The result is the lower median (element
+// becomes the new interval. The first window (bins of width 16 from 736 below to 256 above the
+// first frame's value) catches a stable background in the first pass, and the second pass
+// (width-1 bins) then gives the exact value: two passes in the usual case, at most six for
+// pathological pixels. Memory: 64 counters of 2 bytes (4 bytes above 65535 frames) plus 18 bytes
+// of state per pixel — 612 MB for 2048² whatever the number of frames. The result is the lower median (element
 // (n−1)/2 of the sorted values), exactly upstream's quick-select value.
 #pragma once
 
