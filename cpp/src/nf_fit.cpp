@@ -373,8 +373,12 @@ struct GeometryProblem {
     const std::uint32_t* words;
     const BitLayout* layout;
     std::size_t n_layers;
+    std::vector<double> euler;       ///< (K·3) current voxel orientations
     std::vector<double> last_fracs;
     std::int32_t n_evals = 0;
+    bool soft = false;  ///< maximise the graded agreement (soft_overlap) instead of the fraction
+
+    [[nodiscard]] std::size_t n_geometry() const { return 3 + 3 * n_layers; }
 
     ExperimentSpec spec_of(const double* x) const {
         ExperimentSpec sp = *start;
@@ -390,26 +394,55 @@ struct GeometryProblem {
         return sp;
     }
 
+    /// Mean fraction (or graded agreement) of the voxels for geometry x.
     double mean_fraction(const double* x) {
         ++n_evals;
         const Experiment e = make_experiment(spec_of(x));
         const auto nv = static_cast<std::int64_t>(voxels.size());
         last_fracs.assign(voxels.size(), 0.0);
-        const double* eul0 = x + 3 + 3 * n_layers;
 #pragma omp parallel
         {
             Workspace ws;
 #pragma omp for schedule(dynamic, 1)
             for (std::int64_t i = 0; i < nv; ++i) {
                 double u[9];
-                euler_to_matrix(eul0 + 3 * i, u);
-                last_fracs[static_cast<std::size_t>(i)] =
-                    orientation_overlap(e, *h, voxels[static_cast<std::size_t>(i)], u, words, *layout, ws).fraction();
+                euler_to_matrix(&euler[static_cast<std::size_t>(3 * i)], u);
+                const Triangle& tri = voxels[static_cast<std::size_t>(i)];
+                if (soft) {
+                    compute_spots(e, *h, u, ws.spots);
+                    last_fracs[static_cast<std::size_t>(i)] = soft_overlap<spot_stride>(
+                        e, tri, span<const double>(ws.spots.data(), ws.spots.size()), words, *layout, ws);
+                } else {
+                    last_fracs[static_cast<std::size_t>(i)] = orientation_overlap(e, *h, tri, u, words, *layout, ws).fraction();
+                }
             }
         }
         double sum = 0.0;
         for (double f : last_fracs) sum += f;  // fixed order: thread-count independent
         return sum / static_cast<double>(voxels.size());
+    }
+
+    /// Refine every voxel's Euler angles for geometry x (soft then exact Nelder–Mead, inside
+    /// [elb, eub]); OpenMP over voxels.
+    void refine_orientations(const double* x, const std::vector<double>& elb, const std::vector<double>& eub) {
+        const Experiment e = make_experiment(spec_of(x));
+        const auto nv = static_cast<std::int64_t>(voxels.size());
+        FitSettings fs;
+        std::int32_t evals = 0;
+#pragma omp parallel reduction(+ : evals)
+        {
+            Workspace ws;
+#pragma omp for schedule(dynamic, 1)
+            for (std::int64_t i = 0; i < nv; ++i) {
+                const auto k = static_cast<std::size_t>(3 * i);
+                VoxelProblem vp{&e, h, &voxels[static_cast<std::size_t>(i)], words, layout, &ws, 0};
+                double* eul = &euler[k];
+                const double f = vp.fraction_euler(eul);
+                soft_polish(vp, eul, f, &elb[k], &eub[k], fs);
+                evals += vp.n_evals;
+            }
+        }
+        n_evals += evals;
     }
 };
 
@@ -431,7 +464,7 @@ GeometryFit refine_geometry(const ExperimentSpec& start, span<const double> g_cr
                          std::to_string(euler_rad.size() / 3) + " Euler triplets");
     if (tol.iterations < 1) throw ParamError("NF geometry refinement: NumIterations must be >= 1");
     const std::size_t nl = start.lsd_um.size();
-    const std::size_t n = 3 + 3 * nl + euler_rad.size();
+    const std::size_t n = 3 + 3 * nl;
     std::vector<double> x(n), lb(n), ub(n);
     auto set = [&](std::size_t i, double v, double half) {
         x[i] = v;
@@ -447,14 +480,18 @@ GeometryFit refine_geometry(const ExperimentSpec& start, span<const double> g_cr
         set(3 + nl + l, start.ybc_px[l], tol.bc_y_px);
         set(3 + 2 * nl + l, start.zbc_px[l], tol.bc_z_px);
     }
-    for (std::size_t i = 0; i < euler_rad.size(); ++i) set(3 + 3 * nl + i, euler_rad[i], tol.orient_deg * deg);
+    std::vector<double> elb(euler_rad.size()), eub(euler_rad.size());
+    for (std::size_t i = 0; i < euler_rad.size(); ++i) {
+        elb[i] = euler_rad[i] - tol.orient_deg * deg;
+        eub[i] = euler_rad[i] + tol.orient_deg * deg;
+    }
 
-    GeometryProblem prob{&start, &h, voxels, words, &layout, nl, {}, 0};
+    GeometryProblem prob{&start, &h, voxels, words, &layout, nl, std::vector<double>(euler_rad.begin(), euler_rad.end()),
+                         {}, 0};
     GeometryFit out;
     out.mean_fraction_start = prob.mean_fraction(x.data());
-    std::vector<double> best_x = x;
-    double best = out.mean_fraction_start;
-    for (std::int32_t it = 0; it < tol.iterations; ++it) {
+    auto nelder_mead = [&](std::vector<double>& xs, bool soft) {
+        prob.soft = soft;
         nlopt_opt opt = nlopt_create(NLOPT_LN_NELDERMEAD, static_cast<unsigned>(n));
         if (opt == nullptr) throw Error("NLopt could not create a Nelder-Mead optimiser");
         nlopt_set_lower_bounds(opt, lb.data());
@@ -465,18 +502,31 @@ GeometryFit refine_geometry(const ExperimentSpec& start, span<const double> g_cr
         nlopt_set_xtol_rel(opt, 1e-7);
         nlopt_set_stopval(opt, 1e-9);
         double minf = 1.0;
-        x = best_x;
-        nlopt_optimize(opt, x.data(), &minf);
+        nlopt_optimize(opt, xs.data(), &minf);
         nlopt_destroy(opt);
-        if (1.0 - minf > best) {
-            best = 1.0 - minf;
+        prob.soft = false;
+    };
+    // Alternate: every voxel's orientation for the current geometry, then the geometry for those
+    // orientations (Nelder–Mead on the graded agreement, whose basin is wide, then on the fraction).
+    std::vector<double> best_x = x;
+    std::vector<double> best_eul = prob.euler;
+    double best = out.mean_fraction_start;
+    for (std::int32_t it = 0; it < tol.iterations; ++it) {
+        prob.refine_orientations(x.data(), elb, eub);
+        nelder_mead(x, true);
+        nelder_mead(x, false);
+        const double f = prob.mean_fraction(x.data());
+        if (f > best) {
+            best = f;
             best_x = x;
+            best_eul = prob.euler;
         }
         if (best > 1.0 - 1e-9) break;
     }
+    prob.euler = best_eul;
     out.mean_fraction = prob.mean_fraction(best_x.data());
     out.spec = prob.spec_of(best_x.data());
-    out.euler_rad.assign(best_x.begin() + static_cast<std::ptrdiff_t>(3 + 3 * nl), best_x.end());
+    out.euler_rad = best_eul;
     out.fractions = prob.last_fracs;
     out.n_evals = prob.n_evals;
     return out;
