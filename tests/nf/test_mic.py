@@ -89,7 +89,8 @@ def test_map_matches_a_loop_over_voxels(tmp_path, rng):
         for j in range(reach, -reach + 1):
             for k in range(reach, -reach + 1):
                 cell = int(-min_y + (iy + k)) * nx + int(-min_x + (ix + j))
-                d = math.hypot(m[i, 3] - (ix + j), m[i, 4] - (iy + k))
+                dx, dy = m[i, 3] - (ix + j), m[i, 4] - (iy + k)
+                d = math.sqrt(dx * dx + dy * dy)
                 if cell not in best or d < best[cell][0]:
                     best[cell] = (d, i)
     flat = planes.reshape(7, -1)
