@@ -12,6 +12,7 @@ namespace midas::nf {
 namespace {
 
 constexpr int n_bins = 64;          // below, 62 window bins, above
+constexpr std::int64_t parallel_min = 1 << 18;  // smaller images run on one thread (no fork/join cost)
 constexpr int n_window = 62;
 constexpr std::uint32_t value_end = 65536u;
 constexpr int first_shift = 4;      // first window: 62 bins of width 16 ...
@@ -52,7 +53,7 @@ template <class C>
 void StreamingMedian::add_impl(std::vector<C>& counts, const std::uint16_t* f) {
     const std::int64_t np = n_pixels_;
     C* cnt = counts.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (np >= parallel_min)
     for (std::int64_t p = 0; p < np; ++p) {
         const auto i = static_cast<std::size_t>(p);
         if (resolved_[i]) continue;
@@ -83,7 +84,7 @@ void StreamingMedian::add_frame(span<const std::uint16_t> frame) {
         const std::int64_t np = n_pixels_;
         constexpr std::uint32_t half = first_below << first_shift;
         constexpr std::uint32_t max_lo = value_end - (static_cast<std::uint32_t>(n_window) << first_shift);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (np >= parallel_min)
         for (std::int64_t p = 0; p < np; ++p) {
             const std::uint32_t v = frame[static_cast<std::size_t>(p)];
             lo_[static_cast<std::size_t>(p)] = std::min(v > half ? v - half : 0u, max_lo);
@@ -101,7 +102,7 @@ void StreamingMedian::finish_impl(std::vector<C>& counts) {
     const std::int64_t np = n_pixels_;
     C* cnt = counts.data();
     std::int64_t unresolved = 0;
-#pragma omp parallel for schedule(static) reduction(+ : unresolved)
+#pragma omp parallel for schedule(static) reduction(+ : unresolved) if (np >= parallel_min)
     for (std::int64_t p = 0; p < np; ++p) {
         const auto i = static_cast<std::size_t>(p);
         if (resolved_[i]) continue;
@@ -195,7 +196,7 @@ void median_filter(span<const std::uint16_t> in, std::int32_t n_rows, std::int32
     if (radius == 0) return;
     const std::int32_t side = 2 * radius + 1;
     const int half = side * side / 2;  // kth element (0-based) of side² values
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<std::int64_t>(n) >= parallel_min)
     for (std::int32_t r = radius; r < n_rows - radius; ++r) {
         std::array<std::uint16_t, 25> buf{};
         for (std::int32_t c = radius; c < n_cols - radius; ++c) {
@@ -238,7 +239,7 @@ void log_mask_scale(span<const std::uint16_t> img, std::int32_t n_rows, std::int
             kern[static_cast<std::size_t>((dy + radius) * side + dx + radius)] =
                 -(1.0 / (3.14159265358979323846 * s2 * s2)) * (1.0 - r2 / (2.0 * s2)) * std::exp(-r2 / (2.0 * s2));
         }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<std::int64_t>(img.size()) >= parallel_min)
     for (std::int32_t r = radius; r < n_rows - radius; ++r) {
         for (std::int32_t c = radius; c < n_cols - radius; ++c) {
             const std::size_t i = static_cast<std::size_t>(r) * static_cast<std::size_t>(n_cols) + static_cast<std::size_t>(c);
@@ -288,7 +289,7 @@ std::int64_t reduce_frame(span<const std::uint16_t> raw, span<const std::uint16_
     std::vector<std::uint16_t> sub(n), filt(n);
     const auto nn = static_cast<std::int64_t>(n);
     const std::int32_t blanket = s.blanket;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nn >= parallel_min)
     for (std::int64_t i = 0; i < nn; ++i) {
         const std::int32_t v = static_cast<std::int32_t>(raw[static_cast<std::size_t>(i)]) -
                                static_cast<std::int32_t>(median[static_cast<std::size_t>(i)]) - blanket;
@@ -301,7 +302,7 @@ std::int64_t reduce_frame(span<const std::uint16_t> raw, span<const std::uint16_
         log_blob_mask(filt, n_rows, n_cols, s.log_radius, s.log_sigma, mask);
     }
     std::int64_t count = 0;
-#pragma omp parallel for schedule(static) reduction(+ : count)
+#pragma omp parallel for schedule(static) reduction(+ : count) if (nn >= parallel_min)
     for (std::int32_t r = 0; r < n_rows; ++r) {
         for (std::int32_t c = 0; c < n_cols; ++c) {
             const std::size_t i = static_cast<std::size_t>(r) * static_cast<std::size_t>(n_cols) + static_cast<std::size_t>(c);
