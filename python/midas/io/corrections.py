@@ -231,23 +231,27 @@ class PreThreshold:
         if not threshold >= 0:
             raise ParamError(f"preProcThresh must be >= 0 counts, got {threshold}")
         self._dark = d
-        self._cut = d + float(threshold)
-        self._dark_trunc = np.trunc(d).astype(np.int64)
-        self._cut_int = np.ceil(self._cut).astype(np.int64)
+        self._threshold = float(threshold)
+        cut = np.ceil(d + self._threshold)
+        small = bool(np.all(np.abs(cut) < 2**31) and np.all(np.abs(d) < 2**31))
+        itype = np.int32 if small else np.int64  # keeps a 2048² scan's tables at 2 x 16 MB
+        self._dark_trunc = np.trunc(d).astype(itype)
+        self._cut_int = cut.astype(itype)
 
     def __call__(self, frame: ArrayLike) -> NDArray[Any]:
         f = np.asarray(frame)
         if f.shape != self._dark.shape:
             raise ParamError(f"dark shape {self._dark.shape} differs from frame shape {f.shape}")
         if f.dtype.kind in "ui" and f.dtype.itemsize <= 4:
-            work = f.astype(np.int32 if f.dtype.itemsize <= 2 else np.int64)
-            work -= self._dark_trunc.astype(work.dtype, copy=False)
+            small = f.dtype.itemsize <= 2 and self._dark_trunc.dtype == np.int32
+            work: NDArray[np.signedinteger[Any]] = f.astype(np.int32 if small else np.int64)
+            np.subtract(work, self._dark_trunc, out=work, casting="unsafe")
             np.maximum(work, 0, out=work)
             work[f < self._cut_int] = 0
             return work.astype(f.dtype)
         raw = f.astype(np.float64)  # upstream converts float pixels with int() too
-        kept = np.maximum(np.trunc(raw) - np.trunc(self._dark), 0.0)
-        kept[raw < self._cut] = 0.0
+        kept: NDArray[np.float64] = np.maximum(np.trunc(raw) - np.trunc(self._dark), 0.0)
+        kept[raw < self._dark + self._threshold] = 0.0
         return kept.astype(f.dtype)
 
 
