@@ -197,6 +197,24 @@ def test_params_round_trip_through_archive(tmp_path, rng):
     assert set(back) == set(keys)
 
 
+@pytest.mark.parametrize("parts", [
+    (*AU, "Parameters.txt"), (*AU, "tiny", "Parameters_tiny.txt"),
+    (*AU, "upstream_outputs", "paramstest.txt"), (*CU, "Parameters.txt"),
+    ("upstream_sim", "nf_au", "ps_au.txt"),
+    ("real", "hexrd_multiruby_dexela_ff_chess", "midas", "Parameters_ff1.txt"),
+    ("real", "midas_2015_ruby_ff_spots", "paramstest.txt")])
+def test_every_shared_parameter_file_survives_the_archive_nodes(parts):
+    import warnings
+
+    from midas.params import MidasParams
+
+    params = _read_params(*parts)
+    back = params_from_archive_nodes(analysis_parameters_from_params(params))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert MidasParams.from_mapping(back) == params  # NF per-distance Lsd, RingNumbers, ...
+
+
 _SCALAR_KEYS = st.sampled_from(["Lsd", "px", "Wavelength", "tx", "p2", "RhoD", "Width", "MinEta"])
 
 

@@ -80,6 +80,22 @@ def _canonical_key(name: str) -> str:
     spec = lookup(name)
     return spec.name if spec is not None else name
 
+
+def _as_registry_shape(key: str, value: Any) -> Any:
+    """A read-back value in the shape :class:`midas.params.MidasParams` gives for ``key``:
+    a list of occurrences for accumulating keys (``RingNumbers``), a list per detector distance
+    for per-distance keys given more than once (NF ``Lsd``)."""
+    from midas.params import lookup
+
+    spec = lookup(key)
+    if spec is None or isinstance(value, list):
+        return value
+    if spec.repeat and spec.max_values == 1:
+        return list(value) if isinstance(value, tuple) else [value]
+    if spec.per_distance and spec.max_values == 1 and isinstance(value, tuple):
+        return list(value)
+    return value
+
 # Keys upstream writes as float64 whatever the text looks like (param_refresh / ff_zip lists).
 FORCE_DOUBLE = frozenset([
     "RMin", "RMax", "px", "PixelSize", "Completeness", "MinMatchesToAcceptFrac", "OverArea",
@@ -403,7 +419,7 @@ def params_from_archive_nodes(nodes: Mapping[str, NDArray[Any]]) -> dict[str, An
         elif name == "LatticeParameter":
             out[key] = tuple(float(x) for x in arr.ravel())
         else:
-            out[key] = _python_value(arr)
+            out[key] = _as_registry_shape(key, _python_value(arr))
     if ycen is not None and zcen is not None:
         if ycen.size == 1 and zcen.size == 1:
             out["BC"] = (float(ycen.ravel()[0]), float(zcen.ravel()[0]))
