@@ -209,7 +209,7 @@ def test_rho_d_may_be_omitted_only_without_distortion():
         "n_pixels": (2048, 2048),
     }
     det = FFDetector(**base)
-    assert det.rho_d_um == pytest.approx(np.hypot(1047.0, 1028.0) * 200.0)
+    assert det.rho_d_um == pytest.approx(np.hypot(1047.0, 1027.0) * 200.0)
     with pytest.raises(GeometryError, match="RhoD"):
         FFDetector(**base, distortion=(1e-4,) + (0.0,) * 14)
 
