@@ -124,9 +124,15 @@ REPRESENTATIVE_GROUPS = [1, 2, 3, 5, 14, 15, 16, 19, 43, 47, 62, 70, 75, 79, 85,
                          207, 214, 216, 221, 225, 227, 229, 230]
 
 
-def _complete_and_consistent(sg: int) -> None:
+def scaled_lattice(sg: int, factor: float = 4.0) -> Lattice:
+    """A generic cell of the space group's family, `factor` Å scale."""
     base = _reference_lattice(sg)
-    lat = Lattice(4.0 * base.a_A, 4.0 * base.b_A, 4.0 * base.c_A, base.alpha_deg, base.beta_deg, base.gamma_deg)
+    return Lattice(factor * base.a_A, factor * base.b_A, factor * base.c_A, base.alpha_deg, base.beta_deg,
+                   base.gamma_deg)
+
+
+def _complete_and_consistent(sg: int) -> None:
+    lat = scaled_lattice(sg)
     t = hkl_table(sg, lat, 0.2, 1e6, 2e5)
     _check_table(t, sg, lat, 0.2, 1e6, 2e5)
 
