@@ -198,3 +198,17 @@ def test_table_arrays_are_read_only():
     t = hkl_table(225, AU, 0.22291, 1e6, 204800)
     with pytest.raises(ValueError):
         t.d_A[0] = 1.0
+
+
+@pytest.mark.parametrize(
+    "folder, param_file",
+    [("ff_au250", "Parameters.txt"), ("ff_cu_tilted", "Parameters.txt"), ("nf_au", "ps_au.txt")],
+)
+def test_from_upstream_parameter_files(folder, param_file):
+    """Parameter file → hkls.csv, end to end (needs midas.params from the params branch)."""
+    params = pytest.importorskip("midas.params")
+    p = params.read_params(shared_path("upstream_sim", folder, param_file))
+    up = read_hkls_csv(shared_path("upstream_sim", folder, "hkls.csv"))
+    t = hkl_table_from_params(p)
+    np.testing.assert_array_equal(t.hkl, up.hkl)
+    np.testing.assert_array_equal(t.radius_um, up.radius_um)

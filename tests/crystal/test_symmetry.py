@@ -192,4 +192,6 @@ def test_bad_arguments(rng):
         misorientation(a, a, -np.eye(3)[None])
     with pytest.raises(ParamError, match="space-group number"):
         misorientation(a, a, np.zeros((3, 5)))
-    assert misorientation(euler_to_matrix([0.1, 0.2, 0.3]), euler_to_matrix([0.1, 0.2, 0.3])).shape == (1,)
+    one = misorientation(euler_to_matrix([0.0, 0.0, 0.0]), euler_to_matrix([0.0, 0.0, np.radians(50.0)]), 225)
+    assert isinstance(one, float) and np.degrees(one) == pytest.approx(40.0, abs=1e-12)
+    assert misorientation(a[:1], a[:1], 225).shape == (1,)
