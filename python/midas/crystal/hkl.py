@@ -193,7 +193,7 @@ def hkl_table(
     rho_d_um : float
         Largest ring radius kept (µm); ``RhoD`` / ``MaxRingRad``.
     complete : bool, optional
-        Keep every allowed reflection (default). Upstream misses half the reflections of the
+        Keep every allowed reflection (default). Upstream misses about half the reflections of the
         Laue classes -3 and -31m (space groups 143-149, 151, 153, 157, 159, 162, 163) and every
         family whose asymmetric-unit representative has an index above 10; ``complete=False``
         reproduces those omissions for byte-level comparisons. For all other groups and cuts the
