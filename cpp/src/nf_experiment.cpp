@@ -65,6 +65,7 @@ HklSet make_hkls(span<const double> g_crystal, span<const double> theta_deg) {
     h.v.resize(n);
     h.tan_2theta.resize(n);
     h.rho.resize(n);
+    h.tan_2theta_over_rho.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
         const double th = theta_deg[i];
         if (!(th > 0.0 && th < 45.0))
@@ -73,8 +74,9 @@ HklSet make_hkls(span<const double> g_crystal, span<const double> theta_deg) {
         const double len = std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
         h.v[i] = std::sin(th * deg) * len;
         h.tan_2theta[i] = std::tan(2.0 * th * deg);
-        h.rho[i] = std::cos(th * deg) * len;
         if (!(len > 0.0)) throw ParamError("NF reflections: g[" + std::to_string(i) + "] is the zero vector");
+        h.rho[i] = std::cos(th * deg) * len;
+        h.tan_2theta_over_rho[i] = h.tan_2theta[i] / h.rho[i];
     }
     return h;
 }

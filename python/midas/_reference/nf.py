@@ -136,41 +136,37 @@ def footprint(exp: dict[str, Any], tri: F64, spot: F64, check_vertices: bool) ->
     return frame, pix, centres
 
 
+def _pixels(exp: dict[str, Any], g: F64, theta: F64, tri: F64, u: F64, check_vertices: bool):
+    """Yield (frame, [(y, z) per layer]) for every footprint pixel of one voxel."""
+    for spot in compute_spots(exp, g, theta, u):
+        fp = footprint(exp, tri, spot, check_vertices)
+        if fp is None:
+            continue
+        frame, pix, centres = fp
+        for oy, oz in pix:
+            yield frame, [(int(c[0] + oy), int(c[1] + oz)) for c in centres]
+
+
 def overlap_counts(exp: dict[str, Any], g: F64, theta: F64, tri: F64, u: F64, words: NDArray[np.uint32],
                    layout: tuple[int, int, int, int]) -> tuple[int, int]:
     """(overlap, total) footprint pixels of one voxel (CalcFracOverlap)."""
     overlap = total = 0
-    ny, nz = exp["n_y"], exp["n_z"]
-    for spot in compute_spots(exp, g, theta, u):
-        fp = footprint(exp, tri, spot, True)
-        if fp is None:
+    for frame, coords in _pixels(exp, g, theta, tri, u, True):
+        if any(y < 0 or y >= exp["n_y"] or z < 0 or z >= exp["n_z"] for y, z in coords):
             continue
-        frame, pix, centres = fp
-        for oy, oz in pix:
-            coords = [(int(c[0] + oy), int(c[1] + oz)) for c in centres]
-            if any(y < 0 or y >= ny or z < 0 or z >= nz for y, z in coords):
-                continue
-            total += 1
-            if all(test_bit(words, bit_index(layout, k, frame, y, z)) for k, (y, z) in enumerate(coords)):
-                overlap += 1
+        total += 1
+        overlap += all(test_bit(words, bit_index(layout, k, frame, y, z)) for k, (y, z) in enumerate(coords))
     return overlap, total
 
 
 def simulate_hits(exp: dict[str, Any], g: F64, theta: F64, tri: F64, u: F64) -> list[tuple[int, int, int, int]]:
-    """(layer, frame, y, z) hits of one voxel (SimulateDiffractionImage)."""
+    """(layer, frame, y, z) hits of one voxel (SimulateDiffractionImage): layers in order until one is off."""
     hits = []
-    ny, nz = exp["n_y"], exp["n_z"]
-    for spot in compute_spots(exp, g, theta, u):
-        fp = footprint(exp, tri, spot, False)
-        if fp is None:
-            continue
-        frame, pix, centres = fp
-        for oy, oz in pix:
-            for k, c in enumerate(centres):
-                y, z = int(c[0] + oy), int(c[1] + oz)
-                if y < 0 or y >= ny or z < 0 or z >= nz:
-                    break
-                hits.append((k, frame, y, z))
+    for frame, coords in _pixels(exp, g, theta, tri, u, False):
+        for k, (y, z) in enumerate(coords):
+            if y < 0 or y >= exp["n_y"] or z < 0 or z >= exp["n_z"]:
+                break
+            hits.append((k, frame, y, z))
     return hits
 
 

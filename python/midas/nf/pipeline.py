@@ -303,9 +303,7 @@ def _stage_preprocessing(r: _Run) -> dict[str, Any]:
 
 
 def _stage_image_processing(r: _Run) -> dict[str, Any]:
-    from midas.cli.common import progress
     from midas.nf.images import ReductionSettings, process_tiff_distance, tiff_series_paths
-    from midas.nf.spots_info import SpotsInfo
 
     p = r.run_params()
     exp = r.experiment()
@@ -315,26 +313,17 @@ def _stage_image_processing(r: _Run) -> dict[str, Any]:
         raise ParamError(f"{p.where()}: OrigFileName is missing (stem of the raw TIFF files)")
     start = p.get("StartNr", None)
     start = 0 if start is None else int(start)
-    tmp = r.out / ".SpotsInfo.bin.part"
-    si = SpotsInfo.create(tmp, exp.layout)
     stats = []
     reduced = str(p.get("ReducedFileName", None) or orig)
-    try:
+    with _new_spots_info(r.spots_info_path(), exp.layout) as si:
         for layer in range(exp.n_layers):
             paths = tiff_series_paths(r.data, str(orig), str(p.get("extOrig")), layer, start, exp.n_frames,
                                       int(p.get("WFImages")))
             median_path = _in(r.out, f"{reduced}_Median_Background_Distance_{layer}.bin")
             median_path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.ExitStack() as stack:
-                bar = stack.enter_context(_bar(r, total=None, desc=f"distance {layer}", unit="frame"))
+            with _bar(r, total=None, desc=f"distance {layer}", unit="frame") as bar:
                 stats.append(process_tiff_distance(paths, si, layer, settings, median_path=median_path,
                                                    progress=bar))
-        si.flush()
-        del si
-        os.replace(tmp, r.spots_info_path())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return {"distances": stats}
 
 
@@ -347,6 +336,23 @@ def _bar(r: _Run, *, total: int | None, desc: str, unit: str) -> Iterator[Callab
         yield t.update
 
 
+@contextlib.contextmanager
+def _new_spots_info(target: Path, layout: tuple[int, int, int, int]) -> Iterator[Any]:
+    """A new SpotsInfo file built at a temporary name and renamed onto ``target`` on success."""
+    from midas.nf.spots_info import SpotsInfo
+
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        si = SpotsInfo.create(tmp, layout)
+        yield si
+        si.flush()
+        del si
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _stage_spots_info(r: _Run) -> dict[str, Any]:
     from midas.nf.images import spots_info_from_nf_bin
     from midas.nf.spots_info import SpotsInfo
@@ -357,16 +363,11 @@ def _stage_spots_info(r: _Run) -> dict[str, Any]:
     if given:
         src = Path(given)
         if src.suffix == ".npz":
-            tmp = r.out / ".SpotsInfo.bin.part"
-            try:
-                si = SpotsInfo.from_sparse_npz(src, exp.layout, target=tmp)
+            with np.load(src) as z:
+                coords = np.stack([z["dist"], z["frame"], z["y"], z["z"]], axis=1)
+            with _new_spots_info(target, exp.layout) as si:
+                si.set_bits(coords)
                 n = si.count()
-                si.flush()
-                del si
-                os.replace(tmp, target)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
             return {"source": str(src), "bits": n}
         si = SpotsInfo.open(src, exp.layout)
         if src.resolve() != target.resolve():
@@ -381,18 +382,10 @@ def _stage_spots_info(r: _Run) -> dict[str, Any]:
         raise FormatError(f"{target}: no SpotsInfo.bin in the result folder, no --spots-info file and no "
                           "ReducedFileName to build it from; run with -doImageProcessing 1")
     start = p.get("StartNr", None)
-    tmp = r.out / ".SpotsInfo.bin.part"
-    try:
-        si = SpotsInfo.create(tmp, exp.layout)
+    with _new_spots_info(target, exp.layout) as si:
         n_px = sum(spots_info_from_nf_bin(_in(r.out, str(reduced)), 0 if start is None else int(start), si, layer,
                                           ext=str(p.get("extReduced")), ice9="Ice9Input" in p)
                    for layer in range(exp.n_layers))
-        si.flush()
-        del si
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return {"source": f"{reduced}_*.{p.get('extReduced')}N", "pixels": n_px}
 
 

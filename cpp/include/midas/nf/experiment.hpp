@@ -68,6 +68,7 @@ struct HklSet {
     std::vector<double> v;           ///< (N,) |g|·sin θ  (1/Å)
     std::vector<double> tan_2theta;  ///< (N,) tan 2θ
     std::vector<double> rho;         ///< (N,) |g|·cos θ = |(G'y, G'z)| after diffraction
+    std::vector<double> tan_2theta_over_rho;  ///< (N,) tan 2θ / ρ: (y0, z0) = Lsd0·this·(G'y, G'z)
     [[nodiscard]] std::size_t size() const { return v.size(); }
 };
 
@@ -129,12 +130,11 @@ inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const dou
         const double* g = &h.g_crystal[3 * i];
         const double gy = u[3] * g[0] + u[4] * g[1] + u[5] * g[2];
         const double gz = u[6] * g[0] + u[7] * g[1] + u[8] * g[2];
-        const double radius = lsd0 * h.tan_2theta[i];
+        const double scale = lsd0 * h.tan_2theta_over_rho[i];
         const bool short_form = std::fabs(gy) < 1e-4;  // upstream's |Gy| ≈ 0 branch
         if (!short_form) {
-            const double rho = h.rho[i];
-            if (std::fabs(gz) > e.cos_min_eta * rho) continue;  // within MinEta of a pole
-            if (!z_in_some_box(radius * gz / rho)) continue;
+            if (std::fabs(gz) > e.cos_min_eta * h.rho[i]) continue;  // within MinEta of a pole
+            if (!z_in_some_box(scale * gz)) continue;
         }
         const double gx = u[0] * g[0] + u[1] * g[1] + u[2] * g[2];
         const double v = h.v[i];
@@ -170,13 +170,14 @@ inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const dou
         }
         for (int k = 0; k < nsol; ++k) {
             const double gly = gx * sw[k] + gy * cw[k];
-            double rho = h.rho[i];
+            double f = scale;
             if (short_form) {
-                rho = std::sqrt(gly * gly + gz * gz);
+                const double rho = std::sqrt(gly * gly + gz * gz);
                 if (!(rho > 0.0) || std::fabs(gz) > e.cos_min_eta * rho) continue;
+                f = lsd0 * h.tan_2theta[i] / rho;
             }
-            const double y0 = radius * gly / rho;
-            const double z0 = radius * gz / rho;
+            const double y0 = f * gly;
+            const double z0 = f * gz;
             if (!yz_in_some_box(y0, z0)) continue;
             const double ome = std::atan2(sw[k], cw[k]) / deg;
             bool keep = false;

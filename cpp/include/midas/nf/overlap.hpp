@@ -232,22 +232,22 @@ struct OverlapCount {
     }
 };
 
-/// Count footprint pixels (fit mode) and those whose bit is set at every layer; `spots` holds
-/// rows of Stride values (see spot_at).
-template <int Stride>
-inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri,
-                                  span<const double> spots, const std::uint32_t* words, const BitLayout& layout,
-                                  Workspace& ws) {
-    OverlapCount c;
+/// Sum over the footprint pixels (fit mode) of min over layers of score(layer, frame, y, z) in
+/// [0, 1], and the number of pixels; pixels off the detector at any layer are not counted.
+template <int Stride, class Score>
+inline void footprint_agreement(const Experiment& e, const Triangle& tri, span<const double> spots, Workspace& ws,
+                                Score&& score, double& sum, std::int64_t& total) {
     const std::int32_t nl = e.n_layers;
     const std::int32_t ny = e.spec.n_y, nz = e.spec.n_z;
+    sum = 0.0;
+    total = 0;
     for (std::size_t j = 0; j < spots.size() / Stride; ++j) {
         std::int32_t frame = 0;
         if (!spot_footprint(e, tri, spot_at<Stride>(spots, j), true, frame, ws)) continue;
         const std::size_t np = ws.offsets.size() / 2;
         for (std::size_t p = 0; p < np; ++p) {
             bool inside = true;
-            bool all_set = true;
+            double s = 1.0;
             for (std::int32_t l = 0; l < nl; ++l) {
                 const std::int32_t my = ws.centre_y[static_cast<std::size_t>(l)] + ws.offsets[2 * p];
                 const std::int32_t mz = ws.centre_z[static_cast<std::size_t>(l)] + ws.offsets[2 * p + 1];
@@ -255,13 +255,29 @@ inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri,
                     inside = false;
                     break;
                 }
-                if (all_set && !test_bit(words, bit_index(layout, l, frame, my, mz))) all_set = false;
+                if (s > 0.0) s = std::min(s, score(l, frame, my, mz));
             }
             if (!inside) continue;
-            ++c.total;
-            if (all_set) ++c.overlap;
+            ++total;
+            sum += s;
         }
     }
+}
+
+/// Count footprint pixels (fit mode) and those whose bit is set at every layer; `spots` holds
+/// rows of Stride values (see spot_at).
+template <int Stride>
+inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri, span<const double> spots,
+                                  const std::uint32_t* words, const BitLayout& layout, Workspace& ws) {
+    double sum = 0.0;
+    OverlapCount c;
+    footprint_agreement<Stride>(
+        e, tri, spots, ws,
+        [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
+            return test_bit(words, bit_index(layout, l, f, y, z)) ? 1.0 : 0.0;
+        },
+        sum, c.total);
+    c.overlap = static_cast<std::int64_t>(sum);
     return c;
 }
 
@@ -292,35 +308,18 @@ inline double soft_pixel_score(const std::uint32_t* words, const BitLayout& l, s
 
 /// Mean graded agreement (soft_pixel_score, the minimum over layers) of a footprint: a smooth
 /// version of the overlap fraction whose basin around the best orientation is a few pixels
-/// wide. Used to steer the first Nelder–Mead stage.
+/// wide. Used to steer Nelder–Mead before the exact fraction.
 template <int Stride>
 inline double soft_overlap(const Experiment& e, const Triangle& tri, span<const double> spots,
                            const std::uint32_t* words, const BitLayout& layout, Workspace& ws) {
     double sum = 0.0;
     std::int64_t total = 0;
-    const std::int32_t nl = e.n_layers;
-    const std::int32_t ny = e.spec.n_y, nz = e.spec.n_z;
-    for (std::size_t j = 0; j < spots.size() / Stride; ++j) {
-        std::int32_t frame = 0;
-        if (!spot_footprint(e, tri, spot_at<Stride>(spots, j), true, frame, ws)) continue;
-        const std::size_t np = ws.offsets.size() / 2;
-        for (std::size_t p = 0; p < np; ++p) {
-            bool inside = true;
-            double score = 1.0;
-            for (std::int32_t l = 0; l < nl; ++l) {
-                const std::int32_t my = ws.centre_y[static_cast<std::size_t>(l)] + ws.offsets[2 * p];
-                const std::int32_t mz = ws.centre_z[static_cast<std::size_t>(l)] + ws.offsets[2 * p + 1];
-                if (my >= ny || my < 0 || mz >= nz || mz < 0) {
-                    inside = false;
-                    break;
-                }
-                if (score > 0.0) score = std::min(score, soft_pixel_score(words, layout, l, frame, my, mz));
-            }
-            if (!inside) continue;
-            ++total;
-            sum += score;
-        }
-    }
+    footprint_agreement<Stride>(
+        e, tri, spots, ws,
+        [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
+            return soft_pixel_score(words, layout, l, f, y, z);
+        },
+        sum, total);
     return total > 0 ? sum / static_cast<double>(total) : 0.0;
 }
 
