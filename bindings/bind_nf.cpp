@@ -339,7 +339,8 @@ void bind_nf(py::module_& m) {
         py::arg("words"), py::arg("layout"), "Coordinates (N, 4) of set bits in bit order.");
 
     py::class_<nf::StreamingMedian>(m, "NfStreamingMedian", "Exact streaming per-pixel temporal median.")
-        .def(py::init<std::int64_t, std::int64_t>(), py::arg("n_pixels"), py::arg("n_frames"))
+        .def(py::init<std::int64_t, std::int64_t, std::uint64_t>(), py::arg("n_pixels"), py::arg("n_frames"),
+             py::arg("collect_budget_bytes") = 256ull << 20)
         .def_property_readonly("done", &nf::StreamingMedian::done)
         .def_property_readonly("passes_done", &nf::StreamingMedian::passes_done)
         .def_property_readonly("memory_bytes", &nf::StreamingMedian::memory_bytes)

@@ -26,8 +26,8 @@ std::uint8_t shift_for_width(std::uint32_t width) {
 
 }  // namespace
 
-StreamingMedian::StreamingMedian(std::int64_t n_pixels, std::int64_t n_frames)
-    : n_pixels_(n_pixels), n_frames_(n_frames) {
+StreamingMedian::StreamingMedian(std::int64_t n_pixels, std::int64_t n_frames, std::uint64_t collect_budget_bytes)
+    : n_pixels_(n_pixels), n_frames_(n_frames), collect_budget_bytes_(collect_budget_bytes) {
     if (n_pixels <= 0 || n_frames <= 0)
         throw ParamError("StreamingMedian: need n_pixels > 0 and n_frames > 0, got " + std::to_string(n_pixels) + " and " +
                          std::to_string(n_frames));
@@ -41,12 +41,13 @@ StreamingMedian::StreamingMedian(std::int64_t n_pixels, std::int64_t n_frames)
     lo_.assign(np, 0u);
     rank_.assign(np, static_cast<std::uint32_t>((n_frames - 1) / 2));
     shift_.assign(np, static_cast<std::uint8_t>(first_shift));
-    resolved_.assign(np, 0);
+    mode_.assign(np, mode_histogram);
 }
 
 std::size_t StreamingMedian::memory_bytes() const {
     return counts16_.size() * sizeof(std::uint16_t) + counts32_.size() * sizeof(std::uint32_t) +
-           (a_.size() + b_.size() + lo_.size() + rank_.size()) * sizeof(std::uint32_t) + shift_.size() + resolved_.size();
+           (a_.size() + b_.size() + lo_.size() + rank_.size() + fill_.size()) * sizeof(std::uint32_t) +
+           shift_.size() + mode_.size() + offset_.size() * sizeof(std::uint64_t) + values_.size() * sizeof(std::uint16_t);
 }
 
 template <class C>
@@ -56,9 +57,13 @@ void StreamingMedian::add_impl(std::vector<C>& counts, const std::uint16_t* f) {
 #pragma omp parallel for schedule(static) if (np >= parallel_min)
     for (std::int64_t p = 0; p < np; ++p) {
         const auto i = static_cast<std::size_t>(p);
-        if (resolved_[i]) continue;
+        if (mode_[i] == mode_resolved) continue;
         const std::uint32_t v = f[i];
         if (v < a_[i] || v >= b_[i]) continue;
+        if (mode_[i] == mode_collect) {
+            values_[offset_[i] + fill_[i]++] = static_cast<std::uint16_t>(v);
+            continue;
+        }
         int bin;
         if (v < lo_[i]) {
             bin = 0;
@@ -102,10 +107,25 @@ void StreamingMedian::finish_impl(std::vector<C>& counts) {
     const std::int64_t np = n_pixels_;
     C* cnt = counts.data();
     std::int64_t unresolved = 0;
-#pragma omp parallel for schedule(static) reduction(+ : unresolved) if (np >= parallel_min)
+    std::int64_t inconsistent = 0;
+    const bool collecting = !values_.empty();
+    if (fill_.size() != static_cast<std::size_t>(np)) fill_.assign(static_cast<std::size_t>(np), 0u);
+#pragma omp parallel for schedule(static) reduction(+ : unresolved, inconsistent) if (np >= parallel_min)
     for (std::int64_t p = 0; p < np; ++p) {
         const auto i = static_cast<std::size_t>(p);
-        if (resolved_[i]) continue;
+        if (mode_[i] == mode_resolved) continue;
+        if (mode_[i] == mode_collect) {  // the values in [a, b) of this pixel were kept: select directly
+            if (fill_[i] <= rank_[i]) {  // cannot happen: the previous pass counted these values
+                ++inconsistent;
+                continue;
+            }
+            std::uint16_t* v = &values_[offset_[i]];
+            std::nth_element(v, v + rank_[i], v + fill_[i]);
+            a_[i] = v[rank_[i]];
+            b_[i] = a_[i] + 1u;
+            mode_[i] = mode_resolved;
+            continue;
+        }
         std::uint32_t cum = 0;
         int bin = 0;
         for (; bin < n_bins; ++bin) {
@@ -113,6 +133,7 @@ void StreamingMedian::finish_impl(std::vector<C>& counts) {
             if (cum + c > rank_[i]) break;
             cum += c;
         }
+        fill_[i] = cnt[static_cast<std::size_t>(bin) * static_cast<std::size_t>(np) + i];  // values in the new interval
         for (int k = 0; k < n_bins; ++k) cnt[static_cast<std::size_t>(k) * static_cast<std::size_t>(np) + i] = 0;
         const std::uint32_t w = 1u << shift_[i];
         if (bin == 0) {
@@ -125,14 +146,39 @@ void StreamingMedian::finish_impl(std::vector<C>& counts) {
         }
         rank_[i] -= cum;
         if (b_[i] - a_[i] <= 1u) {
-            resolved_[i] = 1;
+            mode_[i] = mode_resolved;
         } else {
             lo_[i] = a_[i];
             shift_[i] = shift_for_width(b_[i] - a_[i]);
             ++unresolved;
         }
     }
+    if (collecting) std::vector<std::uint16_t>().swap(values_);
+    if (inconsistent != 0)
+        throw Error("StreamingMedian: " + std::to_string(inconsistent) +
+                    " pixels saw different values in two passes; the frames must be identical in every pass");
     done_ = unresolved == 0;
+    if (done_) return;
+    // Pixels whose interval is still wider than one window would need more histogram passes: when
+    // their values fit the collect budget, the next pass keeps those values and selects directly.
+    std::uint64_t total = 0;
+    for (std::int64_t p = 0; p < np; ++p) {
+        const auto i = static_cast<std::size_t>(p);
+        if (mode_[i] == mode_histogram && shift_[i] > 0) total += fill_[i];
+    }
+    if (total == 0 || total * sizeof(std::uint16_t) > collect_budget_bytes_) return;
+    offset_.assign(static_cast<std::size_t>(np), 0u);
+    std::uint64_t off = 0;
+    for (std::int64_t p = 0; p < np; ++p) {
+        const auto i = static_cast<std::size_t>(p);
+        if (mode_[i] == mode_histogram && shift_[i] > 0) {
+            mode_[i] = mode_collect;
+            offset_[i] = off;
+            off += fill_[i];
+        }
+        fill_[i] = 0;
+    }
+    values_.assign(static_cast<std::size_t>(off), 0);
 }
 
 void StreamingMedian::finish_pass() {

@@ -9,14 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-from nf_helpers import nf_au
-
 from midas import parallel
 from midas.crystal.symmetry import laue_rotations
 from midas.errors import ParamError
-from midas.nf.fit import FitResult, FitSettings, fit_orientations, refine_geometry
+from midas.nf.fit import FitSettings, fit_orientations, refine_geometry
 from midas.nf.mic import read_mic_text, write_mic_text
 from midas.nf.simulate import mic_triangles
+from nf_helpers import nf_au
 
 SYM = laue_rotations(225)
 

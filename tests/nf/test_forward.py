@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nf_helpers import au_reflections, nf_au, random_rotations, small_experiment, twin_experiment
-
 from midas import parallel
 from midas._native import core
 from midas._reference import nf as ref
 from midas.nf.simulate import mic_triangles, simulate_spots_info
 from midas.nf.spots import compute_seed_spots, read_seed_spots, write_seed_spots
 from midas.nf.spots_info import SpotsInfo
+from nf_helpers import (
+    au_reflections,
+    nf_au,
+    random_rotations,
+    small_experiment,
+    twin_experiment,
+)
 
 
 def _triangles(rng, n, edges):
@@ -35,7 +40,7 @@ def test_spots_match_twin(rng):
         theirs = ref.compute_spots(tw, refl.g_crystal, refl.theta_deg, om[i])
         assert ours.shape == theirs.shape
         total += ours.shape[0]
-        key = lambda a: a[np.lexsort((a[:, 1], a[:, 0], a[:, 2]))]  # noqa: E731
+        key = lambda a: a[np.lexsort((a[:, 1], a[:, 0], a[:, 2]))]
         assert np.allclose(key(ours), key(theirs), atol=1e-7)
     assert total > 100
 
@@ -122,3 +127,23 @@ def test_wedge_moves_omega_only_slightly(rng):
     frames0 = np.unique(h0[:, 1])
     frames1 = np.unique(h1[:, 1])
     assert np.abs(np.subtract.outer(frames1, frames0)).min(axis=1).max() <= 1
+
+
+@pytest.mark.slow
+def test_simulate_nf_cli_functions(tmp_path, capsys):
+    """configure_parser/run_cli of midas.nf.simulate (the coordinator hooks them into `midas simulate nf`)."""
+    import argparse
+
+    from midas.nf import simulate
+
+    d = nf_au()
+    parser = argparse.ArgumentParser(prog="midas simulate")
+    simulate.configure_parser(parser.add_subparsers(dest="target"))
+    out = tmp_path / "SpotsInfo.bin"
+    args = parser.parse_args(["nf", "-paramFN", str(d["dir"] / "ps_au.txt"), "-micFN", str(d["dir"] / "Au_txt.mic"),
+                              "-o", str(out), "-nCPUs", "2", "--sparse-npz", str(tmp_path / "s.npz")])
+    assert args.func(args) == 0
+    assert "1514 voxels" in capsys.readouterr().out
+    assert out.stat().st_size == 1509949440 and not list(tmp_path.glob(".*.part"))
+    si = SpotsInfo.from_sparse_npz(tmp_path / "s.npz", d["experiment"].layout)
+    assert np.array_equal(si.coords(), d["spots_info"].coords())

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 from conftest import shared_path
-
 from midas.errors import FormatError, ParamError
 from midas.nf.grid import (
     filter_grid_mask,

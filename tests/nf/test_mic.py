@@ -6,8 +6,6 @@ import h5py
 import numpy as np
 import pytest
 from conftest import shared_path
-from nf_helpers import random_rotations
-
 from midas.crystal.symmetry import laue_rotations
 from midas.errors import FormatError
 from midas.nf.mic import (
@@ -23,7 +21,13 @@ from midas.nf.mic import (
     write_mic_binary,
     write_mic_text,
 )
-from midas.nf.plots import ipf_colors_cubic, orientation_colors, plot_confidence_map, plot_orientation_map
+from midas.nf.plots import (
+    ipf_colors_cubic,
+    orientation_colors,
+    plot_confidence_map,
+    plot_orientation_map,
+)
+from nf_helpers import random_rotations
 
 
 def _mic(rng, n=40):

@@ -9,11 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from nf_helpers import nf_au
-
 from midas.cli.main import main
 from midas.nf.mic import read_mic_binary, read_mic_text
 from midas.nf.pipeline import PipelineOptions, run_nf
+from nf_helpers import nf_au
 
 PARAMS = """\
 LatticeParameter 4.08 4.08 4.08 90 90 90
@@ -64,7 +63,6 @@ GRAINS = np.array([[0.3, 0.5, 0.7], [2.1, 1.1, 4.0]])  # Bunge Euler (rad) of th
 def _dataset(tmp_path):
     """Two grains split at x = 0 on the hex grid, simulated, rendered as 2 x 180 TIFF frames."""
     import tifffile
-
     from midas.crystal.orientation import euler_to_matrix
     from midas.nf.experiment import NFExperiment, Reflections
     from midas.nf.grid import grid_up_down, make_hex_grid
@@ -144,7 +142,7 @@ def test_images_to_orientation_map_and_resume(tmp_path, capsys):
 
 
 def test_refinement_single_point_from_stdin_and_multi_point(tmp_path, capsys):
-    pfile, grid, grain, _ = _dataset(tmp_path)
+    pfile, _, _, _ = _dataset(tmp_path)
     run_nf(pfile, PipelineOptions(n_cpus=2))  # images, SpotsInfo, fit
     asked = []
     out_params = tmp_path / "refined.txt"

@@ -7,8 +7,6 @@ import math
 import numpy as np
 import pytest
 from conftest import shared_path
-from nf_helpers import random_rotations
-
 from midas.crystal.symmetry import laue_rotations, misorientation
 from midas.errors import FormatError
 from midas.nf.seeds import (
@@ -20,6 +18,7 @@ from midas.nf.seeds import (
     super_fibonacci_quaternions,
     write_seed_orientations,
 )
+from nf_helpers import random_rotations
 
 
 def test_ff_grains_to_seed_file_matches_upstream(tmp_path):

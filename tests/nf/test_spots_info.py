@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from midas._reference import nf as ref
 from midas.errors import FormatError, ParamError
 from midas.nf.spots_info import SpotsInfo, n_words_of

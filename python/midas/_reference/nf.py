@@ -106,7 +106,7 @@ def raster_triangle(off: F64) -> F64:
 
 def round_half_away(x: float) -> int:
     """C round(): halves away from zero."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)
 
 
 def footprint(exp: dict[str, Any], tri: F64, spot: F64, check_vertices: bool) -> tuple[int, F64, F64] | None:

@@ -22,7 +22,13 @@ Conventions: ``docs/conventions.md`` ("NF detector", "NF-HEDM").
 from __future__ import annotations
 
 from midas.nf.experiment import NFExperiment, Reflections
-from midas.nf.fit import FitResult, FitSettings, GeometryRefinement, fit_orientations, refine_geometry
+from midas.nf.fit import (
+    FitResult,
+    FitSettings,
+    GeometryRefinement,
+    fit_orientations,
+    refine_geometry,
+)
 from midas.nf.grid import make_hex_grid, read_grid, write_grid
 from midas.nf.pipeline import PipelineOptions, run_nf
 from midas.nf.seeds import SeedOrientations

@@ -28,8 +28,15 @@ from midas.nf.spots import SeedSpots
 from midas.nf.spots_info import SpotsInfo
 from midas.parallel import threads
 
-__all__ = ["FitSettings", "FitResult", "fit_orientations", "GeometryRefinement", "refine_geometry",
-           "MIC_COLUMNS", "all_matches_width"]
+__all__ = [
+    "MIC_COLUMNS",
+    "FitResult",
+    "FitSettings",
+    "GeometryRefinement",
+    "all_matches_width",
+    "fit_orientations",
+    "refine_geometry",
+]
 
 log = logging.getLogger(__name__)
 

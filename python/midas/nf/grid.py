@@ -22,13 +22,13 @@ from midas.errors import FormatError, ParamError
 from midas.io._atomic import atomic_output
 
 __all__ = [
-    "make_hex_grid",
     "filter_grid_mask",
     "filter_grid_tomo",
-    "read_grid",
-    "write_grid",
     "grid_triangles",
     "grid_up_down",
+    "make_hex_grid",
+    "read_grid",
+    "write_grid",
 ]
 
 
@@ -181,7 +181,7 @@ def write_grid(path: str | os.PathLike[str], grid: ArrayLike) -> Path:
     """
     g = _as_grid(grid)
     out = Path(path)
-    text = f"{g.shape[0]}\n" + "".join("%f %f %f %f %f\n" % tuple(r) for r in g.tolist())
+    text = f"{g.shape[0]}\n" + "".join(" ".join(f"{v:f}" for v in r) + "\n" for r in g.tolist())
     with atomic_output(out) as tmp:
         tmp.write_text(text)
     return out

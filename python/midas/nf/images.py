@@ -41,11 +41,11 @@ from midas.nf.spots_info import SpotsInfo
 
 __all__ = [
     "ReductionSettings",
-    "temporal_median",
-    "reduce_frames",
-    "tiff_series_paths",
     "process_tiff_distance",
+    "reduce_frames",
     "spots_info_from_nf_bin",
+    "temporal_median",
+    "tiff_series_paths",
 ]
 
 log = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ def spots_info_from_nf_bin(stem: str | os.PathLike[str], first_frame: int, spots
     """
     from midas.io.nf_bin import read_nf_bin
 
-    n_layers, n_frames, n_y, n_z = spots_info.layout
+    _, n_frames, n_y, n_z = spots_info.layout
     total = 0
     for j in range(n_frames):
         p = Path(f"{os.fspath(stem)}_{first_frame + j:06d}.{ext}{layer}")

@@ -28,17 +28,17 @@ from midas.io._atomic import atomic_output
 from midas.nf.fit import MIC_COLUMNS
 
 __all__ = [
-    "write_mic_binary",
-    "read_mic_binary",
-    "write_all_matches",
-    "read_all_matches",
-    "write_mic_text",
-    "read_mic_text",
-    "mic_map",
-    "write_map",
-    "read_map",
-    "write_consolidated_h5",
     "MIC_TEXT_HEADER",
+    "mic_map",
+    "read_all_matches",
+    "read_map",
+    "read_mic_binary",
+    "read_mic_text",
+    "write_all_matches",
+    "write_consolidated_h5",
+    "write_map",
+    "write_mic_binary",
+    "write_mic_text",
 ]
 
 MIC_TEXT_HEADER = "%" + "\t".join(MIC_COLUMNS) + "\tPhaseNr"
@@ -205,10 +205,9 @@ def write_map(path: str | os.PathLike[str], mic: ArrayLike, *, phase_nr: int = 1
     planes, (min_x, min_y) = mic_map(mic, phase_nr=phase_nr)
     header = np.array([planes.shape[2], planes.shape[1], min_x, min_y], dtype="<f8")
     out = Path(path)
-    with atomic_output(out) as tmp:
-        with open(tmp, "wb") as f:
-            header.tofile(f)
-            planes.astype("<f8").tofile(f)
+    with atomic_output(out) as tmp, open(tmp, "wb") as f:
+        header.tofile(f)
+        planes.astype("<f8").tofile(f)
     return out
 
 
@@ -249,30 +248,29 @@ def write_consolidated_h5(path: str | os.PathLike[str], mic: ArrayLike, *, all_m
     good = np.flatnonzero(a[:, 10] != 0)
     rows = a[good]
     out = Path(path)
-    with atomic_output(out) as tmp:
-        with h5py.File(tmp, "w") as f:
-            v = f.create_group("voxels")
-            v["position"] = rows[:, 3:5]
-            v["euler_angles"] = rows[:, 7:10]
-            v["confidence"] = rows[:, 10]
-            v["orientation_row_nr"] = rows[:, 0].astype(np.int64)
-            v["n_winners"] = rows[:, 1].astype(np.int64)
-            v["fit_time_s"] = rows[:, 2]
-            v["edge_um"] = rows[:, 5]
-            v["up_down"] = rows[:, 6].astype(np.int8)
-            v["grid_row"] = good.astype(np.int64)
-            for name, arr, dt in (("orientation_matrix", orient_mats, np.float64), ("ipf_rgb", ipf_rgb, np.float32),
-                                  ("all_matches", all_matches, np.float64)):
-                if arr is not None:
-                    arr_np = np.asarray(arr, dtype=dt)
-                    v[name] = arr_np[good] if arr_np.shape[0] == a.shape[0] else arr_np
-            if good.size:
-                planes, origin = mic_map(a, phase_nr=phase_nr)
-                m = f.create_group("maps")
-                m["orientation"] = np.moveaxis(planes, 0, -1)
-                m["extent"] = np.array(origin)
-                m.attrs["planes"] = "Confidence, Eul1, Eul2, Eul3, OrientationRowNr, PhaseNr, distance_um"
-            md = f.create_group("metadata")
-            for k, val in (metadata or {}).items():
-                md.attrs[k] = val if isinstance(val, (int, float, str, np.number)) else json.dumps(val, default=str)
+    with atomic_output(out) as tmp, h5py.File(tmp, "w") as f:
+        v = f.create_group("voxels")
+        v["position"] = rows[:, 3:5]
+        v["euler_angles"] = rows[:, 7:10]
+        v["confidence"] = rows[:, 10]
+        v["orientation_row_nr"] = rows[:, 0].astype(np.int64)
+        v["n_winners"] = rows[:, 1].astype(np.int64)
+        v["fit_time_s"] = rows[:, 2]
+        v["edge_um"] = rows[:, 5]
+        v["up_down"] = rows[:, 6].astype(np.int8)
+        v["grid_row"] = good.astype(np.int64)
+        for name, arr, dt in (("orientation_matrix", orient_mats, np.float64), ("ipf_rgb", ipf_rgb, np.float32),
+                              ("all_matches", all_matches, np.float64)):
+            if arr is not None:
+                arr_np = np.asarray(arr, dtype=dt)
+                v[name] = arr_np[good] if arr_np.shape[0] == a.shape[0] else arr_np
+        if good.size:
+            planes, origin = mic_map(a, phase_nr=phase_nr)
+            m = f.create_group("maps")
+            m["orientation"] = np.moveaxis(planes, 0, -1)
+            m["extent"] = np.array(origin)
+            m.attrs["planes"] = "Confidence, Eul1, Eul2, Eul3, OrientationRowNr, PhaseNr, distance_um"
+        md = f.create_group("metadata")
+        for k, val in (metadata or {}).items():
+            md.attrs[k] = val if isinstance(val, (int, float, str, np.number)) else json.dumps(val, default=str)
     return out

@@ -38,7 +38,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -52,7 +51,7 @@ import numpy as np
 from midas.errors import FormatError, MidasError, ParamError
 from midas.io._atomic import atomic_output
 
-__all__ = ["PipelineOptions", "STAGES", "run_nf", "result_folder"]
+__all__ = ["STAGES", "PipelineOptions", "result_folder", "run_nf"]
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +233,12 @@ class _Run:
 def _stage_preprocessing(r: _Run) -> dict[str, Any]:
     from midas.crystal import hkl_table_from_params
     from midas.io.hkls_csv import write_hkls_csv
-    from midas.nf.grid import filter_grid_mask, filter_grid_tomo, make_hex_grid, write_grid
+    from midas.nf.grid import (
+        filter_grid_mask,
+        filter_grid_tomo,
+        make_hex_grid,
+        write_grid,
+    )
     from midas.nf.seeds import (
         SeedOrientations,
         fundamental_zone_orientations,
@@ -253,7 +257,8 @@ def _stage_preprocessing(r: _Run) -> dict[str, Any]:
         if not grains:
             raise ParamError(f"{p.where()}: -ffSeedOrientations 1 needs GrainsFile (an FF Grains.csv)")
         seeds = seeds_from_grains(_in(r.data, str(grains)))
-        target = _in(r.out, str(seed_file)) if seed_file else r.out / "SeedOrientations_FF.txt"
+        # written into the result folder (upstream overwrites SeedOrientations, which may be input data)
+        target = r.out / (Path(str(seed_file)).name if seed_file else "SeedOrientations_FF.txt")
         write_seed_orientations(target, seeds)
         source = f"FF grains {grains}"
     elif seed_file:
@@ -303,7 +308,11 @@ def _stage_preprocessing(r: _Run) -> dict[str, Any]:
 
 
 def _stage_image_processing(r: _Run) -> dict[str, Any]:
-    from midas.nf.images import ReductionSettings, process_tiff_distance, tiff_series_paths
+    from midas.nf.images import (
+        ReductionSettings,
+        process_tiff_distance,
+        tiff_series_paths,
+    )
 
     p = r.run_params()
     exp = r.experiment()
@@ -450,8 +459,18 @@ def _stage_fitting(r: _Run) -> dict[str, Any]:
 def _stage_outputs(r: _Run) -> dict[str, Any]:
     import midas
     from midas.crystal.orientation import euler_to_matrix
-    from midas.nf.mic import read_all_matches, read_mic_binary, write_consolidated_h5, write_map, write_mic_text
-    from midas.nf.plots import orientation_colors, plot_confidence_map, plot_orientation_map
+    from midas.nf.mic import (
+        read_all_matches,
+        read_mic_binary,
+        write_consolidated_h5,
+        write_map,
+        write_mic_text,
+    )
+    from midas.nf.plots import (
+        orientation_colors,
+        plot_confidence_map,
+        plot_orientation_map,
+    )
 
     p = r.run_params()
     mic = read_mic_binary(r.mic_binary_path())

@@ -29,12 +29,12 @@ from midas.io._atomic import atomic_output
 
 __all__ = [
     "SeedOrientations",
-    "read_seed_orientations",
-    "write_seed_orientations",
-    "seeds_from_grains",
     "fundamental_zone_orientations",
     "fundamental_zone_spacing_deg",
+    "read_seed_orientations",
+    "seeds_from_grains",
     "super_fibonacci_quaternions",
+    "write_seed_orientations",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def write_seed_orientations(path: str | os.PathLike[str], seeds: SeedOrientation
     lines = []
     for qi, lat, gid in zip(q.tolist(), seeds.lattice.tolist(), seeds.grain_id.tolist()):
         vals = qi if any(math.isnan(v) for v in lat) else qi + lat
-        text = ",".join("%f" % v for v in vals)
+        text = ",".join(f"{v:f}" for v in vals)
         lines.append(text + ("" if len(vals) == 4 else f",{int(gid)}"))
     with atomic_output(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
@@ -248,7 +248,7 @@ def fundamental_zone_orientations(symmetry: ArrayLike, spacing_deg: float, *,
     delta = math.radians(float(spacing_deg))
     if not (delta > 0):
         raise ParamError(f"fundamental zone spacing = {spacing_deg} deg, expected > 0")
-    n_full = int(math.ceil(8.0 * math.pi ** 2 / delta ** 3))
+    n_full = math.ceil(8.0 * math.pi ** 2 / delta ** 3)
     key = hashlib.sha1(np.round(sym, 6).tobytes()).hexdigest()[:12]
     cache = _cache_dir(cache_dir) / f"fz_{key}_M{sym.shape[0]}_n{n_full}.npy"
     if use_cache and cache.is_file():
@@ -269,9 +269,8 @@ def fundamental_zone_orientations(symmetry: ArrayLike, spacing_deg: float, *,
     if use_cache:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(cache) as tmp:
-                with open(tmp, "wb") as f:
-                    np.save(f, q)
+            with atomic_output(cache) as tmp, open(tmp, "wb") as f:
+                np.save(f, q)
         except (OSError, FormatError) as exc:
             log.warning("could not write the seed cache %s: %s", cache, exc)
     return quat_to_matrix(q)

@@ -29,7 +29,7 @@ from midas.nf.mic import read_mic_text
 from midas.nf.spots_info import SpotsInfo
 from midas.parallel import threads
 
-__all__ = ["mic_triangles", "simulate_spots_info", "configure_parser", "run_cli"]
+__all__ = ["configure_parser", "mic_triangles", "run_cli", "simulate_spots_info"]
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from midas.errors import FormatError, ParamError
 from midas.io._atomic import atomic_output
 from midas.nf.experiment import NFExperiment, Reflections
 
-__all__ = ["SeedSpots", "compute_seed_spots", "write_seed_spots", "read_seed_spots", "SEED_SPOT_FILES"]
+__all__ = ["SEED_SPOT_FILES", "SeedSpots", "compute_seed_spots", "read_seed_spots", "write_seed_spots"]
 
 #: File names of the seed spot tables, as upstream.
 SEED_SPOT_FILES = ("DiffractionSpots.bin", "Key.bin", "OrientMat.bin")

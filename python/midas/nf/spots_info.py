@@ -161,24 +161,24 @@ class SpotsInfo:
         """Write the set bits as a sparse ``.npz`` (uint16 coordinates, int64 ``shape``)."""
         c = self.coords()
         out = Path(path)
-        with atomic_output(out) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, dist=c[:, 0].astype(np.uint16), frame=c[:, 1].astype(np.uint16),
-                                    y=c[:, 2].astype(np.uint16), z=c[:, 3].astype(np.uint16),
-                                    shape=np.array(self.layout, dtype=np.int64))
+        with atomic_output(out) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, dist=c[:, 0].astype(np.uint16), frame=c[:, 1].astype(np.uint16),
+                                y=c[:, 2].astype(np.uint16), z=c[:, 3].astype(np.uint16),
+                                shape=np.array(self.layout, dtype=np.int64))
         return out
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the words to ``path`` as a (sparse where possible) ``SpotsInfo.bin``."""
         out = Path(path)
-        with atomic_output(out) as tmp:
-            with open(tmp, "r+b") as f:
-                f.truncate(4 * self.words.size)
-                nz = np.flatnonzero(self.words.reshape(-1, 1024).any(axis=1)) if self.words.size % 1024 == 0 \
-                    else np.arange((self.words.size + 1023) // 1024)
-                for blk in nz.tolist():
-                    f.seek(4096 * blk)
-                    f.write(np.ascontiguousarray(self.words[1024 * blk:1024 * (blk + 1)]).tobytes())
+        with atomic_output(out) as tmp, open(tmp, "r+b") as f:
+            f.truncate(4 * self.words.size)
+            full = self.words.size // 1024
+            blocks = np.flatnonzero(self.words[:1024 * full].reshape(-1, 1024).any(axis=1)).tolist()
+            if self.words.size > 1024 * full:
+                blocks.append(full)  # the last, partial block
+            for blk in blocks:
+                f.seek(4096 * blk)
+                f.write(np.ascontiguousarray(self.words[1024 * blk:1024 * (blk + 1)]).tobytes())
         return out
 
     def flush(self) -> None:

@@ -11,9 +11,12 @@
 // 62 window bins of width 2^s starting at lo, "above the window". The bin holding the rank
 // becomes the new interval. The first window (bins of width 16 from 736 below to 256 above the
 // first frame's value) catches a stable background in the first pass, and the second pass
-// (width-1 bins) then gives the exact value: two passes in the usual case, at most six for
-// pathological pixels. Memory: 64 counters of 2 bytes (4 bytes above 65535 frames) plus 18 bytes
-// of state per pixel — 612 MB for 2048² whatever the number of frames. The result is the lower median (element
+// (width-1 bins) then gives the exact value. Pixels whose median fell outside the first window
+// (a spot in the first frame, a jump of the background) keep, in the second pass, their values
+// inside the new interval (at most 256 MB of them in all) and select the median directly; only
+// beyond that budget do they take further histogram passes (at most six in all). Memory: 64
+// counters of 2 bytes (4 bytes above 65535 frames) plus 18 bytes of state per pixel — 612 MB for
+// 2048² whatever the number of frames — plus the 256 MB budget in the second pass. The result is the lower median (element
 // (n−1)/2 of the sorted values), exactly upstream's quick-select value.
 #pragma once
 
@@ -29,8 +32,9 @@ namespace midas::nf {
 /// Usage: while (!done()) { for each frame: add_frame(f); finish_pass(); } then median().
 class StreamingMedian {
    public:
-    /// n_pixels > 0, n_frames > 0. Throws midas::ParamError otherwise.
-    StreamingMedian(std::int64_t n_pixels, std::int64_t n_frames);
+    /// n_pixels > 0, n_frames > 0 (midas::ParamError otherwise); collect_budget_bytes caps the values
+    /// kept for direct selection in the second pass (0: histogram passes only).
+    StreamingMedian(std::int64_t n_pixels, std::int64_t n_frames, std::uint64_t collect_budget_bytes = 256ull << 20);
 
     [[nodiscard]] bool done() const { return done_; }
     [[nodiscard]] int passes_done() const { return passes_; }
@@ -55,6 +59,7 @@ class StreamingMedian {
 
     std::int64_t n_pixels_;
     std::int64_t n_frames_;
+    std::uint64_t collect_budget_bytes_;
     std::int64_t seen_ = 0;
     int passes_ = 0;
     bool done_ = false;
@@ -64,7 +69,13 @@ class StreamingMedian {
     std::vector<std::uint32_t> lo_;        ///< start of the window bins
     std::vector<std::uint32_t> rank_;      ///< rank of the median among values in [a, b)
     std::vector<std::uint8_t> shift_;      ///< window bin width 2^shift
-    std::vector<std::uint8_t> resolved_;   ///< 1 once exact
+    std::vector<std::uint8_t> mode_;       ///< histogram / resolved / collect
+    std::vector<std::uint32_t> fill_;      ///< collect: values stored so far (scratch otherwise)
+    std::vector<std::uint64_t> offset_;    ///< collect: start of the pixel's values in values_
+    std::vector<std::uint16_t> values_;    ///< collect: the kept values
+    static constexpr std::uint8_t mode_histogram = 0;
+    static constexpr std::uint8_t mode_resolved = 1;
+    static constexpr std::uint8_t mode_collect = 2;
 };
 
 /// Spatial median filter of an image (n_rows × n_cols, row-major): radius 0 copies, 1 is 3×3,
