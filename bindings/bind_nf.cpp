@@ -391,30 +391,35 @@ void bind_nf(py::module_& m) {
             return out;
         },
         py::arg("image"), py::arg("radius"), py::arg("sigma"), "LoG blob mask (uint8).");
-    m.def(
-        "nf_reduce_frame",
-        [](const carray<std::uint16_t>& raw, const carray<std::uint16_t>& median, std::int32_t blanket,
-           std::int32_t median_radius, bool do_log, std::int32_t log_radius, double log_sigma, py::array& words,
-           const Layout& lay, std::int32_t layer, std::int32_t frame, bool want_image) {
-            check_shape(raw, "frame", {-1, -1});
-            check_shape(median, "median", {raw.shape(0), raw.shape(1)});
-            const auto layout = to_layout(lay);
-            const auto w = words_of<true>(words, layout);
-            nf::ReduceSettings s{blanket, median_radius, do_log, log_radius, log_sigma};
-            py::array_t<std::uint16_t> img(want_image ? std::vector<py::ssize_t>{raw.shape(0), raw.shape(1)}
-                                                      : std::vector<py::ssize_t>{0});
-            std::int64_t n = 0;
-            {
-                const auto rs = cspan(raw);
-                const auto ms = cspan(median);
-                midas::span<std::uint16_t> o(img.mutable_data(), static_cast<std::size_t>(img.size()));
-                py::gil_scoped_release release;
-                n = nf::reduce_frame(rs, ms, static_cast<std::int32_t>(raw.shape(0)), static_cast<std::int32_t>(raw.shape(1)),
-                                     s, w.first, layout, layer, frame, o);
-            }
-            return py::make_tuple(n, img);
-        },
-        py::arg("frame"), py::arg("median"), py::arg("blanket"), py::arg("median_radius"), py::arg("do_log"),
-        py::arg("log_radius"), py::arg("log_sigma"), py::arg("words"), py::arg("layout"), py::arg("layer"),
-        py::arg("frame_nr"), py::arg("want_image"), "Reduce one raw frame and set its SpotsInfo bits.");
+    py::class_<nf::FrameReducer>(m, "NfFrameReducer", "Reduces frames of one distance into SpotsInfo bits.")
+        .def(py::init([](std::int32_t n_rows, std::int32_t n_cols, std::int32_t blanket, std::int32_t median_radius,
+                         bool do_log, std::int32_t log_radius, double log_sigma) {
+                 return nf::FrameReducer(n_rows, n_cols,
+                                         nf::ReduceSettings{blanket, median_radius, do_log, log_radius, log_sigma});
+             }),
+             py::arg("n_rows"), py::arg("n_cols"), py::arg("blanket"), py::arg("median_radius"), py::arg("do_log"),
+             py::arg("log_radius"), py::arg("log_sigma"))
+        .def(
+            "reduce",
+            [](nf::FrameReducer& self, const carray<std::uint16_t>& raw, const carray<std::uint16_t>& median,
+               py::array& words, const Layout& lay, std::int32_t layer, std::int32_t frame, bool want_image) {
+                check_shape(raw, "frame", {-1, -1});
+                check_shape(median, "median", {raw.shape(0), raw.shape(1)});
+                const auto layout = to_layout(lay);
+                const auto w = words_of<true>(words, layout);
+                py::array_t<std::uint16_t> img(want_image ? std::vector<py::ssize_t>{raw.shape(0), raw.shape(1)}
+                                                          : std::vector<py::ssize_t>{0});
+                std::int64_t n = 0;
+                {
+                    const auto rs = cspan(raw);
+                    const auto ms = cspan(median);
+                    midas::span<std::uint16_t> o(img.mutable_data(), static_cast<std::size_t>(img.size()));
+                    py::gil_scoped_release release;
+                    n = self.reduce(rs, ms, w.first, layout, layer, frame, o);
+                }
+                return py::make_tuple(n, img);
+            },
+            py::arg("frame"), py::arg("median"), py::arg("words"), py::arg("layout"), py::arg("layer"),
+            py::arg("frame_nr"), py::arg("want_image") = false,
+            "Reduce one raw frame and set its SpotsInfo bits: (n spot pixels, filtered image or empty).");
 }

@@ -230,46 +230,87 @@ inline std::uint16_t median9(const std::uint16_t* r0, const std::uint16_t* r1, c
 
 }  // namespace
 
-void median_filter(span<const std::uint16_t> in, std::int32_t n_rows, std::int32_t n_cols, std::int32_t radius,
-                   span<std::uint16_t> out) {
-    const std::size_t n = static_cast<std::size_t>(n_rows) * static_cast<std::size_t>(n_cols);
-    if (n_rows <= 0 || n_cols <= 0 || in.size() != n || out.size() != n)
-        throw ParamError("median_filter: image of " + std::to_string(in.size()) + " pixels does not match " +
-                         std::to_string(n_rows) + " x " + std::to_string(n_cols));
-    if (radius < 0 || radius > 2)
-        throw ParamError("median_filter: MedFiltRadius = " + std::to_string(radius) + ", expected 0, 1 (3x3) or 2 (5x5)");
-    std::copy(in.begin(), in.end(), out.begin());
-    if (radius == 0) return;
+namespace {
+
+/// Median filter with border copy; `nz` (n values) is scratch for the per-row counts of non-zero
+/// values in the horizontal window, which give the fast path: the median of non-negative values
+/// is 0 when more than half of them are 0 (almost every pixel of a background-subtracted frame).
+void median_filter_impl(const std::uint16_t* in, std::int32_t n_rows, std::int32_t n_cols, std::int32_t radius,
+                        std::uint16_t* out, std::uint8_t* nz) {
+    const auto cols = static_cast<std::size_t>(n_cols);
+    const std::size_t n = static_cast<std::size_t>(n_rows) * cols;
+    if (radius == 0 || n_rows <= 2 * radius || n_cols <= 2 * radius) {
+        std::copy(in, in + n, out);
+        return;
+    }
     const std::int32_t side = 2 * radius + 1;
     const int half = side * side / 2;  // kth element (0-based) of side² values
-#pragma omp parallel for schedule(static) if (static_cast<std::int64_t>(n) >= parallel_min)
-    for (std::int32_t r = radius; r < n_rows - radius; ++r) {
-        std::array<std::uint16_t, 25> buf{};
-        for (std::int32_t c = radius; c < n_cols - radius; ++c) {
-            const std::size_t i = static_cast<std::size_t>(r) * static_cast<std::size_t>(n_cols) + static_cast<std::size_t>(c);
-            // fast path: the median of non-negative values is 0 when more than half are 0
-            int nonzero = 0;
-            for (std::int32_t dr = -radius; dr <= radius; ++dr) {
-                const std::uint16_t* row = &in[i + static_cast<std::size_t>(static_cast<std::int64_t>(dr) * n_cols) - static_cast<std::size_t>(radius)];
-                for (std::int32_t dc = 0; dc < side; ++dc) nonzero += row[dc] != 0;
+    const auto nn = static_cast<std::int64_t>(n);
+#pragma omp parallel if (nn >= parallel_min)
+    {
+#pragma omp for schedule(static)
+        for (std::int32_t r = 0; r < n_rows; ++r) {
+            const std::uint16_t* row = in + static_cast<std::size_t>(r) * cols;
+            std::uint8_t* z = nz + static_cast<std::size_t>(r) * cols;
+            for (std::int32_t c = radius; c < n_cols - radius; ++c) {
+                int k = 0;
+                for (std::int32_t d = -radius; d <= radius; ++d) k += row[c + d] != 0;
+                z[c] = static_cast<std::uint8_t>(k);
             }
-            if (nonzero <= half) {
-                out[i] = 0;
+        }
+#pragma omp for schedule(static)
+        for (std::int32_t r = 0; r < n_rows; ++r) {
+            const std::size_t base = static_cast<std::size_t>(r) * cols;
+            if (r < radius || r >= n_rows - radius) {  // border rows copied
+                std::copy(in + base, in + base + cols, out + base);
                 continue;
             }
-            if (radius == 1) {
-                out[i] = median9(&in[i - static_cast<std::size_t>(n_cols)], &in[i], &in[i + static_cast<std::size_t>(n_cols)]);
-            } else {
-                int k = 0;
-                for (std::int32_t dr = -radius; dr <= radius; ++dr)
-                    for (std::int32_t dc = -radius; dc <= radius; ++dc)
-                        buf[static_cast<std::size_t>(k++)] =
-                            in[static_cast<std::size_t>(static_cast<std::int64_t>(i) + static_cast<std::int64_t>(dr) * n_cols + dc)];
-                std::nth_element(buf.begin(), buf.begin() + half, buf.begin() + side * side);
-                out[i] = buf[static_cast<std::size_t>(half)];
+            for (std::int32_t c = 0; c < radius; ++c) {
+                out[base + static_cast<std::size_t>(c)] = in[base + static_cast<std::size_t>(c)];
+                out[base + cols - 1 - static_cast<std::size_t>(c)] = in[base + cols - 1 - static_cast<std::size_t>(c)];
+            }
+            std::array<std::uint16_t, 25> buf{};
+            for (std::int32_t c = radius; c < n_cols - radius; ++c) {
+                const std::size_t i = base + static_cast<std::size_t>(c);
+                int nonzero = 0;
+                for (std::int32_t d = -radius; d <= radius; ++d)
+                    nonzero += nz[static_cast<std::size_t>(static_cast<std::int64_t>(i) + static_cast<std::int64_t>(d) * n_cols)];
+                if (nonzero <= half) {
+                    out[i] = 0;
+                    continue;
+                }
+                if (radius == 1) {
+                    out[i] = median9(in + i - cols, in + i, in + i + cols);
+                } else {
+                    int k = 0;
+                    for (std::int32_t dr = -radius; dr <= radius; ++dr)
+                        for (std::int32_t dc = -radius; dc <= radius; ++dc)
+                            buf[static_cast<std::size_t>(k++)] =
+                                in[static_cast<std::size_t>(static_cast<std::int64_t>(i) + static_cast<std::int64_t>(dr) * n_cols + dc)];
+                    std::nth_element(buf.begin(), buf.begin() + half, buf.begin() + side * side);
+                    out[i] = buf[static_cast<std::size_t>(half)];
+                }
             }
         }
     }
+}
+
+void check_image(std::size_t size, std::int32_t n_rows, std::int32_t n_cols, const char* what) {
+    if (n_rows <= 0 || n_cols <= 0 || size != static_cast<std::size_t>(n_rows) * static_cast<std::size_t>(n_cols))
+        throw ParamError(std::string(what) + ": image of " + std::to_string(size) + " pixels does not match " +
+                         std::to_string(n_rows) + " x " + std::to_string(n_cols));
+}
+
+}  // namespace
+
+void median_filter(span<const std::uint16_t> in, std::int32_t n_rows, std::int32_t n_cols, std::int32_t radius,
+                   span<std::uint16_t> out) {
+    check_image(in.size(), n_rows, n_cols, "median_filter");
+    check_image(out.size(), n_rows, n_cols, "median_filter");
+    if (radius < 0 || radius > 2)
+        throw ParamError("median_filter: MedFiltRadius = " + std::to_string(radius) + ", expected 0, 1 (3x3) or 2 (5x5)");
+    std::vector<std::uint8_t> nz(in.size());
+    median_filter_impl(in.data(), n_rows, n_cols, radius, out.data(), nz.data());
 }
 
 namespace {
@@ -317,14 +358,28 @@ void log_blob_mask(span<const std::uint16_t> img, std::int32_t n_rows, std::int3
     log_mask_scale(img, n_rows, n_cols, 4, 1.0, mask);
 }
 
-std::int64_t reduce_frame(span<const std::uint16_t> raw, span<const std::uint16_t> median, std::int32_t n_rows,
-                          std::int32_t n_cols, const ReduceSettings& s, std::uint32_t* words, const BitLayout& layout,
-                          std::int32_t layer, std::int32_t frame, span<std::uint16_t> reduced) {
+FrameReducer::FrameReducer(std::int32_t n_rows, std::int32_t n_cols, const ReduceSettings& settings)
+    : n_rows_(n_rows), n_cols_(n_cols), s_(settings) {
+    if (n_rows <= 0 || n_cols <= 0)
+        throw ParamError("FrameReducer: frame of " + std::to_string(n_rows) + " x " + std::to_string(n_cols) + " pixels");
+    if (s_.median_radius < 0 || s_.median_radius > 2)
+        throw ParamError("FrameReducer: MedFiltRadius = " + std::to_string(s_.median_radius) + ", expected 0, 1 or 2");
+    if (s_.do_log && (s_.log_radius < 1 || !(s_.log_sigma > 0.0)))
+        throw ParamError("FrameReducer: LoGMaskRadius must be >= 1 and GaussFiltRadius > 0");
     const std::size_t n = static_cast<std::size_t>(n_rows) * static_cast<std::size_t>(n_cols);
-    if (raw.size() != n || median.size() != n)
-        throw ParamError("reduce_frame: frame or median image size does not match " + std::to_string(n_rows) + " x " +
-                         std::to_string(n_cols));
-    if (!reduced.empty() && reduced.size() != n) throw ParamError("reduce_frame: output image has the wrong size");
+    sub_.resize(n);
+    filt_.resize(n);
+    nz_.resize(n);
+    if (s_.do_log) mask_.resize(n);
+}
+
+std::int64_t FrameReducer::reduce(span<const std::uint16_t> raw, span<const std::uint16_t> median,
+                                  std::uint32_t* words, const BitLayout& layout, std::int32_t layer, std::int32_t frame,
+                                  span<std::uint16_t> reduced) {
+    const std::int32_t n_rows = n_rows_, n_cols = n_cols_;
+    check_image(raw.size(), n_rows, n_cols, "reduce_frame (frame)");
+    check_image(median.size(), n_rows, n_cols, "reduce_frame (median)");
+    if (!reduced.empty()) check_image(reduced.size(), n_rows, n_cols, "reduce_frame (output)");
     if (layout.n_y != n_cols || layout.n_z != n_rows)
         throw ParamError("reduce_frame: frame of " + std::to_string(n_rows) + " rows x " + std::to_string(n_cols) +
                          " columns but the SpotsInfo layout has NrPixelsZ = " + std::to_string(layout.n_z) +
@@ -332,27 +387,25 @@ std::int64_t reduce_frame(span<const std::uint16_t> raw, span<const std::uint16_
     if (layer < 0 || layer >= layout.n_layers || frame < 0 || frame >= layout.n_frames)
         throw ParamError("reduce_frame: layer " + std::to_string(layer) + ", frame " + std::to_string(frame) +
                          " outside the SpotsInfo layout");
-    std::vector<std::uint16_t> sub(n), filt(n);
-    const auto nn = static_cast<std::int64_t>(n);
-    const std::int32_t blanket = s.blanket;
+    const auto nn = static_cast<std::int64_t>(sub_.size());
+    const std::int32_t blanket = s_.blanket;
+    std::uint16_t* sub = sub_.data();
 #pragma omp parallel for schedule(static) if (nn >= parallel_min)
     for (std::int64_t i = 0; i < nn; ++i) {
         const std::int32_t v = static_cast<std::int32_t>(raw[static_cast<std::size_t>(i)]) -
                                static_cast<std::int32_t>(median[static_cast<std::size_t>(i)]) - blanket;
-        sub[static_cast<std::size_t>(i)] = static_cast<std::uint16_t>(v > 0 ? v : 0);
+        sub[i] = static_cast<std::uint16_t>(v > 0 ? v : 0);
     }
-    median_filter(sub, n_rows, n_cols, s.median_radius, filt);
-    std::vector<std::uint8_t> mask;
-    if (s.do_log) {
-        mask.assign(n, 0);
-        log_blob_mask(filt, n_rows, n_cols, s.log_radius, s.log_sigma, mask);
-    }
+    median_filter_impl(sub, n_rows, n_cols, s_.median_radius, filt_.data(), nz_.data());
+    if (s_.do_log) log_blob_mask(filt_, n_rows, n_cols, s_.log_radius, s_.log_sigma, mask_);
+    const std::uint16_t* filt = filt_.data();
+    const std::uint8_t* mask = s_.do_log ? mask_.data() : nullptr;
     std::int64_t count = 0;
 #pragma omp parallel for schedule(static) reduction(+ : count) if (nn >= parallel_min)
     for (std::int32_t r = 0; r < n_rows; ++r) {
         for (std::int32_t c = 0; c < n_cols; ++c) {
             const std::size_t i = static_cast<std::size_t>(r) * static_cast<std::size_t>(n_cols) + static_cast<std::size_t>(c);
-            const bool spot = s.do_log ? mask[i] != 0 : filt[i] != 0;
+            const bool spot = mask != nullptr ? mask[i] != 0 : filt[i] != 0;
             if (!reduced.empty()) reduced[i] = spot ? filt[i] : 0;
             if (!spot) continue;
             ++count;
@@ -360,6 +413,13 @@ std::int64_t reduce_frame(span<const std::uint16_t> raw, span<const std::uint16_
         }
     }
     return count;
+}
+
+std::int64_t reduce_frame(span<const std::uint16_t> raw, span<const std::uint16_t> median, std::int32_t n_rows,
+                          std::int32_t n_cols, const ReduceSettings& s, std::uint32_t* words, const BitLayout& layout,
+                          std::int32_t layer, std::int32_t frame, span<std::uint16_t> reduced) {
+    FrameReducer r(n_rows, n_cols, s);
+    return r.reduce(raw, median, words, layout, layer, frame, reduced);
 }
 
 }  // namespace midas::nf

@@ -166,11 +166,11 @@ def reduce_frames(frames: Iterable[NDArray[Any]], median: NDArray[np.uint16], sp
     """
     med = np.ascontiguousarray(median, dtype=np.uint16)
     counts = []
-    c = core()
+    reducer = core().NfFrameReducer(med.shape[0], med.shape[1], settings.blanket, settings.median_radius,
+                                    settings.do_log, settings.log_radius, settings.log_sigma)
     for k, f in enumerate(frames):
-        n, _ = c.nf_reduce_frame(_as_u16(f, med.shape, f"frame {k}"), med, settings.blanket, settings.median_radius,
-                                 settings.do_log, settings.log_radius, settings.log_sigma, spots_info.words,
-                                 spots_info.layout, int(layer), k, False)
+        n, _ = reducer.reduce(_as_u16(f, med.shape, f"frame {k}"), med, spots_info.words, spots_info.layout,
+                              int(layer), k)
         counts.append(n)
         if progress is not None:
             progress(1)

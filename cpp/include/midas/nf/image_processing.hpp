@@ -100,6 +100,23 @@ struct ReduceSettings {
 void log_blob_mask(span<const std::uint16_t> img, std::int32_t n_rows, std::int32_t n_cols, std::int32_t radius,
                    double sigma, span<std::uint8_t> mask);
 
+/// Reduces the frames of one distance, reusing its work buffers from frame to frame.
+class FrameReducer {
+   public:
+    /// Throws midas::ParamError for a non-positive size or invalid settings.
+    FrameReducer(std::int32_t n_rows, std::int32_t n_cols, const ReduceSettings& settings);
+    /// As reduce_frame below.
+    std::int64_t reduce(span<const std::uint16_t> raw, span<const std::uint16_t> median, std::uint32_t* words,
+                        const BitLayout& layout, std::int32_t layer, std::int32_t frame, span<std::uint16_t> reduced);
+
+   private:
+    std::int32_t n_rows_;
+    std::int32_t n_cols_;
+    ReduceSettings s_;
+    std::vector<std::uint16_t> sub_, filt_;
+    std::vector<std::uint8_t> nz_, mask_;
+};
+
 /// Reduce one raw frame (n_rows = n_z, n_cols = n_y) against its distance's median and set the
 /// bits of its spot pixels at (layer, frame, n_y−1−col, n_z−1−row). `reduced` (optional, same
 /// size or empty) receives the filtered image (zero where not a spot when do_log). Returns the
