@@ -241,7 +241,7 @@ def process_tiff_distance(paths: list[Path], spots_info: SpotsInfo, layer: int, 
     median, passes = temporal_median(source, len(paths), (n_z, n_y), progress=progress)
     t1 = time.perf_counter()
     if median_path is not None:
-        with atomic_output(median_path) as tmp:
+        with atomic_output(Path(median_path)) as tmp:
             median.tofile(tmp)
     counts = reduce_frames(source(), median, spots_info, layer, settings, progress=progress)
     t2 = time.perf_counter()

@@ -175,8 +175,8 @@ def mic_map(mic: ArrayLike, *, phase_nr: int = 1) -> tuple[NDArray[np.float64], 
     ny = int(math.ceil(max_y) - math.floor(min_y) + 1)
     reach = int(-(edge + 5))  # C: long long j = -(edge + 5) truncates towards zero
     offs = np.arange(reach, -reach + 1)
-    jx, ky = np.meshgrid(offs, offs, indexing="ij")
-    jx, ky = jx.ravel(), ky.ravel()
+    jx2, ky2 = np.meshgrid(offs, offs, indexing="ij")
+    jx, ky = jx2.ravel(), ky2.ravel()
     ix, iy = np.trunc(x).astype(np.int64), np.trunc(y).astype(np.int64)
     cx = ix[:, None] + jx[None, :]
     cy = iy[:, None] + ky[None, :]

@@ -527,15 +527,17 @@ def _stage_refinement(r: _Run) -> dict[str, Any]:
         euler = m[:, 7:10]
         where = f"{len(rows)} GridPoints"
     else:
-        xy = r.opts.grid_point_um
-        if xy is None:
+        if r.opts.grid_point_um is not None:
+            xy = r.opts.grid_point_um
+        else:
             answer = r.opts.input_fn("Enter the x,y coordinates to optimize (e.g., 1.2,3.4): ")
             try:
-                xy = tuple(float(v) for v in answer.replace(" ", "").split(","))  # type: ignore[assignment]
+                vals = [float(v) for v in answer.replace(" ", "").split(",")]
             except ValueError:
                 raise ParamError(f"grid point {answer!r}: expected 'x,y' in µm") from None
-            if len(xy) != 2:
+            if len(vals) != 2:
                 raise ParamError(f"grid point {answer!r}: expected two numbers 'x,y'")
+            xy = (vals[0], vals[1])
         row = int(np.argmin((grid[:, 2] - xy[0]) ** 2 + (grid[:, 3] - xy[1]) ** 2))
         res = fit_orientations(exp, refl, seeds, grid, si, sym, settings, rows=[row], n_threads=r.opts.n_cpus)
         if res.mic[row, 10] <= 0:

@@ -114,7 +114,7 @@ def plot_confidence_map(path: str | os.PathLike[str], mic: ArrayLike, *, title: 
     if a.shape[0] == 0:
         raise ParamError("no voxel with non-zero confidence to plot")
     fig, ax = plt.subplots(figsize=(6, 5))
-    pc = PolyCollection(_triangles(a), array=a[:, 10], cmap="viridis", edgecolors="none")
+    pc = PolyCollection(list(_triangles(a)), array=a[:, 10], cmap="viridis", edgecolors="none")
     pc.set_clim(0.0, 1.0)
     ax.add_collection(pc)
     fig.colorbar(pc, ax=ax, label="confidence")
@@ -145,7 +145,7 @@ def plot_orientation_map(path: str | os.PathLike[str], mic: ArrayLike, rgb: Arra
     if not keep.any():
         raise ParamError("no voxel to plot (all confidences 0 or below min_confidence)")
     fig, ax = plt.subplots(figsize=(6, 5))
-    ax.add_collection(PolyCollection(_triangles(a[keep]), facecolors=np.clip(c[keep], 0, 1), edgecolors="none"))
+    ax.add_collection(PolyCollection(list(_triangles(a[keep])), facecolors=np.clip(c[keep], 0, 1), edgecolors="none"))
     _setup_axes(ax, a[keep], f"{title}\n{label}")
     try:
         return _save(fig, path)

@@ -89,7 +89,9 @@ def read_seed_orientations(path: str | os.PathLike[str]) -> SeedOrientations:
         lines = p.read_text().splitlines()
     except OSError as exc:
         raise FormatError(f"{p}: cannot read the seed orientation file: {exc}") from exc
-    quats, lats, ids = [], [], []
+    quats: list[np.ndarray] = []
+    lats: list[list[float]] = []
+    ids: list[int] = []
     for n, line in enumerate(lines, 1):
         s = line.strip()
         if not s or s.startswith(("%", "#")):

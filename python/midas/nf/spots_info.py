@@ -52,7 +52,7 @@ class SpotsInfo:
     """
 
     def __init__(self, words: NDArray[np.uint32], layout: tuple[int, int, int, int], path: Path | None = None) -> None:
-        self.layout = tuple(int(v) for v in layout)
+        self.layout: tuple[int, int, int, int] = (int(layout[0]), int(layout[1]), int(layout[2]), int(layout[3]))
         if words.dtype != np.uint32 or words.ndim != 1 or words.size < n_words_of(self.layout):
             raise ParamError(f"SpotsInfo: need a 1-D uint32 array of {n_words_of(self.layout)} words")
         self.words = words
@@ -127,10 +127,13 @@ class SpotsInfo:
         p = Path(path)
         try:
             with np.load(p) as d:
-                shape = tuple(int(v) for v in d["shape"])
+                sh = [int(v) for v in d["shape"]]
                 coords = np.stack([d["dist"], d["frame"], d["y"], d["z"]], axis=1).astype(np.int32)
         except (OSError, KeyError, ValueError) as exc:
             raise FormatError(f"{p}: not a sparse SpotsInfo .npz (arrays dist, frame, y, z, shape): {exc}") from exc
+        if len(sh) != 4:
+            raise FormatError(f"{p}: shape {sh} is not (distances, frames, n_y, n_z)")
+        shape = (sh[0], sh[1], sh[2], sh[3])
         if layout is not None and tuple(int(v) for v in layout) != shape:
             raise FormatError(f"{p}: shape {shape} does not match the experiment's {tuple(layout)}")
         s = cls.zeros(shape) if target is None else cls.create(target, shape)
