@@ -105,7 +105,10 @@ py::tuple compute_spots(const nf::Experiment& e, const nf::HklSet& h, const carr
     {
         py::gil_scoped_release release;
 #pragma omp parallel for schedule(dynamic, 16)
-        for (std::int64_t i = 0; i < ns; ++i) nf::compute_spots(e, h, u + 9 * i, per[static_cast<std::size_t>(i)]);
+        for (std::int64_t i = 0; i < ns; ++i) {
+            auto& v = per[static_cast<std::size_t>(i)];
+            v.resize(nf::spot_stride * nf::compute_spots(e, h, u + 9 * i, v));
+        }
     }
     constexpr std::size_t st = nf::spot_stride;
     std::vector<std::int32_t> key(static_cast<std::size_t>(2 * ns));
@@ -159,8 +162,8 @@ py::array_t<std::int32_t> simulate_hits(const nf::Experiment& e, const nf::HklSe
         py::gil_scoped_release release;
         nf::Workspace ws;
         for (std::size_t i = 0; i < tris.size(); ++i) {
-            nf::compute_spots(e, h, om.data() + 9 * i, ws.spots);
-            nf::for_each_hit<nf::spot_stride>(e, tris[i], midas::span<const double>(ws.spots.data(), ws.spots.size()), ws,
+            const std::size_t n = nf::compute_spots(e, h, om.data() + 9 * i, ws.spots);
+            nf::for_each_hit<nf::spot_stride>(e, tris[i], midas::span<const double>(ws.spots.data(), nf::spot_stride * n), ws,
                              [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
                                  out.insert(out.end(), {l, f, y, z});
                              });

@@ -107,8 +107,9 @@ std::int64_t simulate_bits(const Experiment& e, const HklSet& h, span<const Tria
 #pragma omp for schedule(dynamic, 8)
         for (std::int64_t i = 0; i < nv; ++i) {
             const double* u = &orient_mats[static_cast<std::size_t>(9 * i)];
-            compute_spots(e, h, u, ws.spots);
-            for_each_hit<spot_stride>(e, voxels[static_cast<std::size_t>(i)], span<const double>(ws.spots.data(), ws.spots.size()), ws,
+            const std::size_t ns = compute_spots(e, h, u, ws.spots);
+            for_each_hit<spot_stride>(e, voxels[static_cast<std::size_t>(i)],
+                                      span<const double>(ws.spots.data(), spot_stride * ns), ws,
                          [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
                              set_bit_atomic(w, bit_index(layout, l, f, y, z));
                              ++hits;

@@ -51,8 +51,8 @@ struct VoxelProblem {
         ++n_evals;
         double u[9];
         euler_to_matrix(eul, u);
-        compute_spots(*e, *h, u, ws->spots);
-        return soft_overlap<spot_stride>(*e, *tri, span<const double>(ws->spots.data(), ws->spots.size()), words,
+        const std::size_t ns = compute_spots(*e, *h, u, ws->spots);
+        return soft_overlap<spot_stride>(*e, *tri, span<const double>(ws->spots.data(), spot_stride * ns), words,
                                          *layout, *ws);
     }
 };
@@ -409,9 +409,9 @@ struct GeometryProblem {
                 euler_to_matrix(&euler[static_cast<std::size_t>(3 * i)], u);
                 const Triangle& tri = voxels[static_cast<std::size_t>(i)];
                 if (soft) {
-                    compute_spots(e, *h, u, ws.spots);
+                    const std::size_t ns = compute_spots(e, *h, u, ws.spots);
                     last_fracs[static_cast<std::size_t>(i)] = soft_overlap<spot_stride>(
-                        e, tri, span<const double>(ws.spots.data(), ws.spots.size()), words, *layout, ws);
+                        e, tri, span<const double>(ws.spots.data(), spot_stride * ns), words, *layout, ws);
                 } else {
                     last_fracs[static_cast<std::size_t>(i)] = orientation_overlap(e, *h, tri, u, words, *layout, ws).fraction();
                 }

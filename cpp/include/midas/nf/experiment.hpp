@@ -103,29 +103,31 @@ inline Spot spot_at(span<const double> spots, std::size_t j) {
 /// Values per spot row produced by compute_spots.
 inline constexpr int spot_stride = 5;
 
-/// Store the spots of orientation `u` (row-major crystal -> sample matrix) in `out` as
-/// (y0, z0, ω, cos ω, sin ω) rows (cleared first). Returns the number of spots.
+/// Write the spots of orientation `u` (row-major crystal -> sample matrix) into `out` as
+/// (y0, z0, ω, cos ω, sin ω) rows and return their number. `out` is grown when needed and never
+/// shrunk (rows past the count are scratch), so repeated calls do not allocate.
 ///
 /// Because G'x = −|g| sin θ for both ω solutions, |(G'y, G'z)| = |g| cos θ and G'z = Gz do not
 /// depend on ω: the pole and z-box tests run before ω is solved, which rejects most reflections
 /// with three multiplications.
 inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const double u[9], std::vector<double>& out) {
-    out.clear();
     const std::size_t n = h.size();
+    if (out.size() < 2 * spot_stride * n) out.resize(2 * spot_stride * n);
+    double* o = out.data();
+    std::size_t count = 0;
     const double lsd0 = e.spec.lsd_um[0];
     const std::size_t n_win = e.spec.omega_ranges_deg.size() / 2;
     const double* rng = e.spec.omega_ranges_deg.data();
     const double* box = e.spec.box_um.data();
-    auto z_in_some_box = [&](double z0) {
-        for (std::size_t w = 0; w < n_win; ++w)
-            if (z0 > box[4 * w + 2] && z0 < box[4 * w + 3]) return true;
-        return false;
-    };
-    auto yz_in_some_box = [&](double y0, double z0) {
-        for (std::size_t w = 0; w < n_win; ++w)
-            if (y0 > box[4 * w] && y0 < box[4 * w + 1] && z0 > box[4 * w + 2] && z0 < box[4 * w + 3]) return true;
-        return false;
-    };
+    // union of the windows: necessary conditions, and the exact test when there is one window
+    double ylo = box[0], yhi = box[1], zlo = box[2], zhi = box[3];
+    for (std::size_t w = 1; w < n_win; ++w) {
+        ylo = std::fmin(ylo, box[4 * w]);
+        yhi = std::fmax(yhi, box[4 * w + 1]);
+        zlo = std::fmin(zlo, box[4 * w + 2]);
+        zhi = std::fmax(zhi, box[4 * w + 3]);
+    }
+    const double cos_eta = e.cos_min_eta;
     for (std::size_t i = 0; i < n; ++i) {
         const double* g = &h.g_crystal[3 * i];
         const double gy = u[3] * g[0] + u[4] * g[1] + u[5] * g[2];
@@ -133,8 +135,9 @@ inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const dou
         const double scale = lsd0 * h.tan_2theta_over_rho[i];
         const bool short_form = std::fabs(gy) < 1e-4;  // upstream's |Gy| ≈ 0 branch
         if (!short_form) {
-            if (std::fabs(gz) > e.cos_min_eta * h.rho[i]) continue;  // within MinEta of a pole
-            if (!z_in_some_box(scale * gz)) continue;
+            if (std::fabs(gz) > cos_eta * h.rho[i]) continue;  // within MinEta of a pole
+            const double z0 = scale * gz;
+            if (!(z0 > zlo && z0 < zhi)) continue;
         }
         const double gx = u[0] * g[0] + u[1] * g[1] + u[2] * g[2];
         const double v = h.v[i];
@@ -173,31 +176,31 @@ inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const dou
             double f = scale;
             if (short_form) {
                 const double rho = std::sqrt(gly * gly + gz * gz);
-                if (!(rho > 0.0) || std::fabs(gz) > e.cos_min_eta * rho) continue;
+                if (!(rho > 0.0) || std::fabs(gz) > cos_eta * rho) continue;
                 f = lsd0 * h.tan_2theta[i] / rho;
             }
             const double y0 = f * gly;
             const double z0 = f * gz;
-            if (!yz_in_some_box(y0, z0)) continue;
+            if (!(y0 > ylo && y0 < yhi && z0 > zlo && z0 < zhi)) continue;
             const double ome = std::atan2(sw[k], cw[k]) / deg;
-            bool keep = false;
-            for (std::size_t w = 0; w < n_win; ++w) {
+            bool keep = n_win == 1 && ome > rng[0] && ome < rng[1];  // one window: the box test above was exact
+            for (std::size_t w = 0; w < n_win && n_win > 1; ++w) {
                 if (ome > rng[2 * w] && ome < rng[2 * w + 1] && y0 > box[4 * w] && y0 < box[4 * w + 1] &&
                     z0 > box[4 * w + 2] && z0 < box[4 * w + 3]) {
                     keep = true;
                     break;
                 }
             }
-            if (keep) {
-                out.push_back(y0);
-                out.push_back(z0);
-                out.push_back(ome);
-                out.push_back(cw[k]);
-                out.push_back(sw[k]);
-            }
+            if (!keep) continue;
+            double* row = o + spot_stride * count++;
+            row[0] = y0;
+            row[1] = z0;
+            row[2] = ome;
+            row[3] = cw[k];
+            row[4] = sw[k];
         }
     }
-    return out.size() / spot_stride;
+    return count;
 }
 
 /// Bunge ZXZ Euler angles (rad) -> orientation matrix U = Rz(φ1)·Rx(Φ)·Rz(φ2), row-major.

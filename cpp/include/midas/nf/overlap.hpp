@@ -145,7 +145,7 @@ inline void raster_triangle(const double off[3][2], std::vector<std::int32_t>& o
 
 /// Scratch buffers reused across calls by one thread.
 struct Workspace {
-    std::vector<double> spots;         ///< compute_spots rows (spot_stride values each)
+    std::vector<double> spots;         ///< compute_spots rows (spot_stride values each; scratch past the count)
     std::vector<std::int32_t> offsets;   ///< (dy, dz) pairs of the current spot
     std::vector<std::int32_t> centre_y;  ///< per layer
     std::vector<std::int32_t> centre_z;
@@ -349,8 +349,8 @@ inline void for_each_hit(const Experiment& e, const Triangle& tri,
 inline OverlapCount orientation_overlap(const Experiment& e, const HklSet& h,
                                         const Triangle& tri, const double u[9], const std::uint32_t* words,
                                         const BitLayout& layout, Workspace& ws) {
-    compute_spots(e, h, u, ws.spots);
-    return count_overlap<spot_stride>(e, tri, span<const double>(ws.spots.data(), ws.spots.size()), words, layout, ws);
+    const std::size_t ns = compute_spots(e, h, u, ws.spots);
+    return count_overlap<spot_stride>(e, tri, span<const double>(ws.spots.data(), spot_stride * ns), words, layout, ws);
 }
 
 /// Throws midas::ParamError when the bit layout does not match the experiment.
