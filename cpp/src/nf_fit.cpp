@@ -69,7 +69,7 @@ double nm_objective(unsigned /*n*/, const double* x, double* /*grad*/, void* dat
 /// One NLopt Nelder–Mead run from x inside [lb, ub]; `step` > 0 sets the initial simplex step
 /// (else NLopt's default from the bounds). Returns the minimum, x updated; false on failure.
 bool run_nelder_mead(nlopt_func f, void* data, double x[3], const double lb[3], const double ub[3], double step,
-                     const FitSettings& s, double& minf) {
+                     const FitSettings& s, double& minf, double xtol_abs = 0.0) {
     nlopt_opt opt = nlopt_create(NLOPT_LN_NELDERMEAD, 3);
     if (opt == nullptr) throw Error("NLopt could not create a Nelder-Mead optimiser");
     nlopt_set_lower_bounds(opt, lb);
@@ -79,6 +79,7 @@ bool run_nelder_mead(nlopt_func f, void* data, double x[3], const double lb[3], 
     nlopt_set_ftol_rel(opt, s.ftol_rel);
     nlopt_set_xtol_rel(opt, s.xtol_rel);
     if (step > 0.0) nlopt_set_initial_step1(opt, step);
+    if (xtol_abs > 0.0) nlopt_set_xtol_abs1(opt, xtol_abs);
     minf = 1.0;
     const nlopt_result rc = nlopt_optimize(opt, x, &minf);
     nlopt_destroy(opt);
@@ -106,7 +107,7 @@ double soft_polish(VoxelProblem& p, double eul[3], double f, const double lb[3],
                    const FitSettings& s) {
     double x[3] = {eul[0], eul[1], eul[2]};
     double minf = 1.0;
-    if (!run_nelder_mead(nm_soft_objective, &p, x, lb, ub, s.soft_step_rad, s, minf)) return f;
+    if (!run_nelder_mead(nm_soft_objective, &p, x, lb, ub, s.soft_step_rad, s, minf, s.soft_xtol_rad)) return f;
     if (!run_nelder_mead(nm_objective, &p, x, lb, ub, s.polish_step_rad, s, minf)) return f;
     if (1.0 - minf >= f) {
         std::copy(x, x + 3, eul);

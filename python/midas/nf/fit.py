@@ -89,7 +89,7 @@ class FitSettings:
     polish_min_frac: float = 0.5
     soft_step_deg: float = 0.1
     polish_step_deg: float = 0.02
-    centre_sweeps: int = 2
+    centre_sweeps: int = 1
     plateau_tol_deg: float = 5.7e-4
 
     def __post_init__(self) -> None:

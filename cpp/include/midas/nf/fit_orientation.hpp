@@ -51,8 +51,9 @@ struct FitSettings {
     bool polish = true;                ///< step 3 (a and b)
     double polish_min_frac = 0.5;      ///< step 3 runs when the best fraction reaches this
     double soft_step_rad = 1.75e-3;    ///< initial simplex step of the soft stage (0.1°)
+    double soft_xtol_rad = 3.5e-5;     ///< the soft stage stops when the simplex is this small (0.002°)
     double polish_step_rad = 3.5e-4;   ///< initial simplex step of the exact run after it (0.02°)
-    std::int32_t centre_sweeps = 2;    ///< passes of the plateau centring over the three axes
+    std::int32_t centre_sweeps = 1;    ///< passes of the plateau centring over the three axes
     double plateau_tol_rad = 1e-5;     ///< bisection resolution of the plateau edges
     double plateau_max_rad = 0.0;      ///< search half-range of the plateau (0: orient_tol_rad)
 };
