@@ -150,29 +150,33 @@ std::vector<midas::ff::FramePeaks> run_frames(const py::array& frames, std::int6
 }
 
 py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
-                    const carray<std::int64_t>& dst_index, const carray<std::int64_t>& src_index,
-                    const carray<float>& threshold, const carray<float>& dark, const carray<std::uint8_t>& masked,
-                    double bc_y_px, double bc_z_px, double saturation, const std::vector<double>& bad_values,
-                    int min_nr_px, int max_nr_px, int max_n_peaks, bool do_peak_fit, int max_iterations,
-                    double ftol_rel, double xtol_rel, double gtol) {
+                    const carray<std::int64_t>& dst_start, const carray<std::int64_t>& src_start,
+                    const carray<std::int64_t>& src_stride, const carray<std::int32_t>& length,
+                    const carray<std::int64_t>& offset, const carray<float>& threshold, const carray<float>& dark,
+                    const carray<std::uint8_t>& masked, double bc_y_px, double bc_z_px, double saturation,
+                    const std::vector<double>& bad_values, int min_nr_px, int max_nr_px, int max_n_peaks,
+                    bool do_peak_fit, int max_iterations, double ftol_rel, double xtol_rel, double gtol) {
     if (frames.ndim() != 3) throw midas::ParamError("frames must be (n_frames, n_z_raw, n_y_raw)");
-    check_shape(dst_index, "dst_index", {-1});
-    check_shape(src_index, "src_index", {dst_index.shape(0)});
-    check_shape(threshold, "threshold", {dst_index.shape(0)});
-    if (dark.size() != 0) check_shape(dark, "dark", {dst_index.shape(0)});
-    if (masked.size() != 0) check_shape(masked, "masked", {n_z * n_y});
+    check_shape(dst_start, "dst_start", {-1});
+    check_shape(src_start, "src_start", {dst_start.shape(0)});
+    check_shape(src_stride, "src_stride", {dst_start.shape(0)});
+    check_shape(offset, "offset", {dst_start.shape(0)});
+    check_shape(length, "length", {dst_start.shape(0)});
+    check_shape(threshold, "threshold", {dst_start.shape(0)});
+    check_shape(dark, "dark", {-1});
+    check_shape(masked, "masked", {-1});
     midas::ff::PixelPlan plan;
     plan.n_y = n_y;
     plan.n_z = n_z;
     plan.n_raw = static_cast<std::int64_t>(frames.shape(1) * frames.shape(2));
-    plan.dst_index = cspan(dst_index);
-    plan.src_index = cspan(src_index);
+    plan.dst_start = cspan(dst_start);
+    plan.src_start = cspan(src_start);
+    plan.src_stride = cspan(src_stride);
+    plan.length = cspan(length);
+    plan.offset = cspan(offset);
     plan.threshold = cspan(threshold);
     if (dark.size() != 0) plan.dark = cspan(dark);
     if (masked.size() != 0) plan.masked = cspan(masked);
-    for (py::ssize_t i = 0; i < src_index.size(); ++i)
-        if (src_index.data()[i] < 0 || src_index.data()[i] >= plan.n_raw)
-            throw midas::ParamError("src_index[" + std::to_string(i) + "] is outside the raw frame");
     const auto s = settings_from(bc_y_px, bc_z_px, saturation, bad_values, min_nr_px, max_nr_px, max_n_peaks,
                                  do_peak_fit, max_iterations, ftol_rel, xtol_rel, gtol);
     std::vector<midas::ff::FramePeaks> res;
@@ -226,8 +230,9 @@ void bind_ff_peaks(py::module_& m) {
           py::arg("threshold"), py::arg("mask_touched"), py::arg("bc_y_px"), py::arg("bc_z_px"),
           py::arg("do_peak_fit") = true, py::arg("max_iterations") = 200, py::arg("ftol_rel") = 1e-10,
           py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12, "Fit (or centroid) one region: (n_peaks, 29) rows.");
-    m.def("ff_find_peaks", &find_peaks, py::arg("frames"), py::arg("n_y"), py::arg("n_z"), py::arg("dst_index"),
-          py::arg("src_index"), py::arg("threshold"), py::arg("dark"), py::arg("masked"), py::arg("bc_y_px"),
+    m.def("ff_find_peaks", &find_peaks, py::arg("frames"), py::arg("n_y"), py::arg("n_z"), py::arg("dst_start"),
+          py::arg("src_start"), py::arg("src_stride"), py::arg("length"), py::arg("offset"), py::arg("threshold"),
+          py::arg("dark"), py::arg("masked"), py::arg("bc_y_px"),
           py::arg("bc_z_px"), py::arg("saturation"), py::arg("bad_values"), py::arg("min_nr_px"),
           py::arg("max_nr_px"), py::arg("max_n_peaks"), py::arg("do_peak_fit"), py::arg("max_iterations") = 200,
           py::arg("ftol_rel") = 1e-10, py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12,

@@ -40,6 +40,32 @@ Polar to_polar(span<const double> y_px, span<const double> z_px, const PeakSearc
     return p;
 }
 
+/// Runs ahead whose pixels are prefetched.
+constexpr std::size_t prefetch_runs = 16;
+
+/// Largest value of a run of raw pixels (as double).
+template <class T>
+double run_max(const T* src, std::int64_t len, std::int64_t stride) {
+    T m = src[0];
+    if (stride == 1) {
+        for (std::int64_t i = 1; i < len; ++i) m = src[i] > m ? src[i] : m;
+    } else {
+        for (std::int64_t i = 1; i < len; ++i) m = src[i * stride] > m ? src[i * stride] : m;
+    }
+    return static_cast<double>(m);
+}
+
+/// Largest raw − dark of a run.
+template <class T>
+double run_max_above_dark(const T* src, std::int64_t len, std::int64_t stride, const float* dark) {
+    double m = static_cast<double>(src[0]) - static_cast<double>(dark[0]);
+    for (std::int64_t i = 1; i < len; ++i) {
+        const double v = static_cast<double>(src[i * stride]) - static_cast<double>(dark[i]);
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
 void fill_row(double* row, double spot_id) {
     std::fill(row, row + ps_n_columns, 0.0);
     row[ps_spot_id] = spot_id;
@@ -210,36 +236,77 @@ void analyse_region(span<const double> y_px, span<const double> z_px, span<const
     }
 }
 
+void validate(const PixelPlan& plan) {
+    const std::size_t n_runs = plan.dst_start.size();
+    if (plan.src_start.size() != n_runs || plan.src_stride.size() != n_runs || plan.length.size() != n_runs ||
+        plan.offset.size() != n_runs || plan.threshold.size() != n_runs)
+        throw ParamError("PixelPlan: dst_start, src_start, src_stride, length, offset and threshold differ in length");
+    if (plan.n_y <= 0 || plan.n_z <= 0 || plan.n_raw <= 0) throw ParamError("PixelPlan: empty detector");
+    if (!plan.masked.empty() && static_cast<std::int64_t>(plan.masked.size()) != plan.n_y * plan.n_z)
+        throw ParamError("PixelPlan: masked must have n_y·n_z entries");
+    std::int64_t expected_offset = 0, last_dst = -1;
+    for (std::size_t r = 0; r < n_runs; ++r) {
+        const std::int64_t len = plan.length[r], d0 = plan.dst_start[r], s0 = plan.src_start[r];
+        const std::int64_t s1 = s0 + (len - 1) * plan.src_stride[r];
+        const bool ok = len >= 1 && d0 > last_dst && d0 / plan.n_y == (d0 + len - 1) / plan.n_y &&
+                        d0 + len <= plan.n_y * plan.n_z && s0 >= 0 && s0 < plan.n_raw && s1 >= 0 &&
+                        s1 < plan.n_raw && plan.offset[r] == expected_offset && plan.threshold[r] > 0.0f;
+        if (!ok)
+            throw ParamError("PixelPlan: run " + std::to_string(r) + " (dst " + std::to_string(d0) + ", length " +
+                             std::to_string(len) + ", src " + std::to_string(s0) + " step " +
+                             std::to_string(plan.src_stride[r]) +
+                             ") overlaps the previous run, leaves its row or the frame, or has a threshold <= 0");
+        last_dst = d0 + len - 1;
+        expected_offset += len;
+    }
+    if (!plan.dark.empty() && static_cast<std::int64_t>(plan.dark.size()) != expected_offset)
+        throw ParamError("PixelPlan: dark has " + std::to_string(plan.dark.size()) + " values for " +
+                         std::to_string(expected_offset) + " candidate pixels");
+}
+
 template <class T>
 FramePeaks find_peaks_frame(span<const T> frame, const PixelPlan& plan, const PeakSearchSettings& s) {
-    const std::size_t m = plan.dst_index.size();
-    if (plan.src_index.size() != m || plan.threshold.size() != m || (!plan.dark.empty() && plan.dark.size() != m))
-        throw ParamError("find_peaks_frame: dst_index, src_index, threshold and dark must have the same length");
     if (static_cast<std::int64_t>(frame.size()) != plan.n_raw)
         throw ParamError("find_peaks_frame: frame has " + std::to_string(frame.size()) + " values, expected " +
                          std::to_string(plan.n_raw));
-    if (!plan.masked.empty() && static_cast<std::int64_t>(plan.masked.size()) != plan.n_y * plan.n_z)
-        throw ParamError("find_peaks_frame: masked must have n_y·n_z entries");
-
     FramePeaks result;
     std::vector<std::int64_t> kept_index;
     std::vector<double> kept_value, kept_raw, kept_thr;
     std::vector<std::int64_t> bad_here;  // value-masked pixels of this frame (sorted)
-    for (std::size_t k = 0; k < m; ++k) {
-        const std::int64_t src = plan.src_index[k];
-        const double raw = static_cast<double>(frame[static_cast<std::size_t>(src)]);
-        bool bad = false;
-        for (int b = 0; b < s.n_bad_values; ++b) bad = bad || raw == s.bad_values[static_cast<std::size_t>(b)];
-        if (bad) {
-            bad_here.push_back(plan.dst_index[k]);
-            continue;
+    const bool has_dark = !plan.dark.empty();
+    const T* px = frame.data();
+    const std::size_t n_runs = plan.dst_start.size();
+    const int n_bad = s.n_bad_values;
+    const double bad0 = s.bad_values[0], bad1 = n_bad > 1 ? s.bad_values[1] : s.bad_values[0];
+    for (std::size_t r = 0; r < n_runs; ++r) {
+#if defined(__GNUC__)
+        if (r + prefetch_runs < n_runs) {  // runs jump between rows: fetch their pixels early
+            const T* next = px + plan.src_start[r + prefetch_runs];
+            __builtin_prefetch(next);
+            __builtin_prefetch(next + (plan.length[r + prefetch_runs] - 1) * plan.src_stride[r + prefetch_runs]);
         }
-        const double v = plan.dark.empty() ? raw : raw - static_cast<double>(plan.dark[k]);
-        if (v >= static_cast<double>(plan.threshold[k]) && v > 0.0) {
-            kept_index.push_back(plan.dst_index[k]);
-            kept_value.push_back(v);
-            kept_raw.push_back(raw);
-            kept_thr.push_back(static_cast<double>(plan.threshold[k]));
+#endif
+        const std::int64_t len = plan.length[r], stride = plan.src_stride[r];
+        const T* src = px + plan.src_start[r];
+        const float* dk = has_dark ? plan.dark.data() + plan.offset[r] : nullptr;
+        const double thr = static_cast<double>(plan.threshold[r]);
+        // Fast reject: most runs hold nothing above threshold and no bad pixel.
+        const double top = has_dark ? run_max_above_dark(src, len, stride, dk) : run_max(src, len, stride);
+        if (n_bad == 0 && !(top >= thr && top > 0.0)) continue;
+        const std::int64_t d0 = plan.dst_start[r];
+        for (std::int64_t i = 0; i < len; ++i) {
+            const double raw = static_cast<double>(src[i * stride]);
+            if (n_bad > 0 && (raw == bad0 || raw == bad1)) {
+                bad_here.push_back(d0 + i);
+                continue;
+            }
+            const double v = has_dark ? raw - static_cast<double>(dk[i]) : raw;
+            if (v >= thr && v > 0.0) {
+                kept_index.push_back(d0 + i);
+                kept_value.push_back(v);
+                kept_raw.push_back(raw);
+                kept_thr.push_back(thr);
+            }
         }
     }
     result.counts.kept_pixels = static_cast<std::int64_t>(kept_index.size());
@@ -333,6 +400,7 @@ std::vector<FramePeaks> find_peaks_frames(span<const T> frames, std::int64_t n_f
     if (n_frames < 0 || static_cast<std::int64_t>(frames.size()) != n_frames * plan.n_raw)
         throw ParamError("find_peaks_frames: frames has " + std::to_string(frames.size()) + " values, expected " +
                          std::to_string(n_frames) + " × " + std::to_string(plan.n_raw));
+    validate(plan);
     if (plan.n_y > 32767 || plan.n_z > 32767)
         throw CapacityError("find_peaks_frames: detector larger than 32767 px cannot be stored as int16 pixel lists");
     std::vector<FramePeaks> out(static_cast<std::size_t>(n_frames));

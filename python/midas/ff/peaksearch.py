@@ -238,6 +238,9 @@ def _where(p: Any) -> str:
 class PixelPlan:
     """Candidate pixels of one detector for the compiled search (see ``midas/ff/peak_search.hpp``).
 
+    Candidates are the pixels inside a ring band (or all with ``DoFullImage``) that are not
+    masked. They are grouped in runs of consecutive pixels of one row with one threshold.
+
     Attributes
     ----------
     raw_shape : (int, int)
@@ -254,6 +257,9 @@ class PixelPlan:
         Dark value of each candidate (None: no dark).
     masked : (n_z·n_y,) uint8 or None
         1 where the transformed frame is masked (to flag regions touching the mask).
+    runs : dict of (R,) arrays
+        ``dst_start, src_start, src_stride, offset`` (int64), ``length`` (int32), ``threshold``
+        (float32): the candidates as runs, the layout the kernel reads.
     """
 
     raw_shape: tuple[int, int]
@@ -263,11 +269,45 @@ class PixelPlan:
     threshold: NDArray[np.float32]
     dark: NDArray[np.float32] | None
     masked: NDArray[np.uint8] | None
+    runs: Mapping[str, NDArray[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            object.__setattr__(self, "runs", _runs(self.dst_index, self.src_index, self.threshold, self.shape[1]))
 
     @property
     def n_candidates(self) -> int:
         """Number of candidate pixels."""
         return int(self.dst_index.size)
+
+
+def _runs(dst: NDArray[np.int64], src: NDArray[np.int64], thr: NDArray[np.float32],
+          n_y: int) -> dict[str, NDArray[Any]]:
+    """Split sorted candidates into runs: consecutive pixels of one row, one threshold, constant raw stride."""
+    n = dst.size
+    if n == 0:
+        z64 = np.zeros(0, np.int64)
+        return {"dst_start": z64, "src_start": z64, "src_stride": z64, "offset": z64,
+                "length": np.zeros(0, np.int32), "threshold": np.zeros(0, np.float32)}
+    d_src = np.diff(src)
+    brk = np.ones(n, dtype=bool)
+    brk[1:] = (np.diff(dst) != 1) | (dst[1:] // n_y != dst[:-1] // n_y) | (thr[1:] != thr[:-1])
+    # A run's stride is its first step; split where a later step differs (ImTransOpt gives one
+    # stride per row, so this only guards against surprises).
+    while True:
+        start = np.flatnonzero(brk)
+        run_of = np.cumsum(brk) - 1
+        stride_run = np.ones(start.size, dtype=np.int64)
+        two = np.flatnonzero(np.diff(np.append(start, n)) > 1)
+        stride_run[two] = d_src[start[two]]
+        bad = np.flatnonzero(~brk[1:] & (d_src != stride_run[run_of[1:]])) + 1
+        if bad.size == 0:
+            break
+        brk[bad] = True
+    length = np.diff(np.append(start, n)).astype(np.int32)
+    return {"dst_start": dst[start].astype(np.int64), "src_start": src[start].astype(np.int64),
+            "src_stride": stride_run, "offset": start.astype(np.int64), "length": length,
+            "threshold": thr[start].astype(np.float32)}
 
 
 def ring_band_thresholds(config: PeakSearchConfig) -> NDArray[np.float32]:
@@ -389,6 +429,7 @@ class PeakTable:
     omega_label: str = "centre"
     omega_start_deg: float = 0.0
     omega_step_deg: float = 1.0
+    frame_shape: tuple[int, int] = (0, 0)
     counts: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -482,7 +523,8 @@ def search_frames(frames: NDArray[Any], plan: PixelPlan, config: PeakSearchConfi
     empty_f = np.zeros(0, dtype=np.float32)
     empty_u = np.zeros(0, dtype=np.uint8)
     return core().ff_find_peaks(
-        np.ascontiguousarray(f), plan.shape[1], plan.shape[0], plan.dst_index, plan.src_index, plan.threshold,
+        np.ascontiguousarray(f), plan.shape[1], plan.shape[0], plan.runs["dst_start"], plan.runs["src_start"],
+        plan.runs["src_stride"], plan.runs["length"], plan.runs["offset"], plan.runs["threshold"],
         empty_f if plan.dark is None else plan.dark, empty_u if plan.masked is None else plan.masked,
         bc_y_px=det.bc_px[0], bc_z_px=det.bc_px[1], saturation=float(config.saturation), bad_values=bad,
         **{k: getattr(config, k) for k in _CORE_KW}, **config.lm.kwargs())
@@ -647,7 +689,7 @@ def search_peaks(
                         totals[key] += int(res[4][key])
         table = _assemble(parts, n_frames=stop - first, frame_offset=first, omega_start_deg=omega_start_deg
                           + skip_frames * omega_step_deg, omega_step_deg=omega_step_deg, omega_label=omega_label,
-                          totals=totals, frame_to_omega=frame_to_omega)
+                          totals=totals, frame_to_omega=frame_to_omega, frame_shape=plan.shape)
     finally:
         if owned is not None:
             owned.close()
@@ -657,7 +699,7 @@ def search_peaks(
 
 def _assemble(parts: Sequence[tuple[int, tuple[Any, ...]]], *, n_frames: int, frame_offset: int,
               omega_start_deg: float, omega_step_deg: float, omega_label: str, totals: dict[str, int],
-              frame_to_omega: Any) -> PeakTable:
+              frame_to_omega: Any, frame_shape: tuple[int, int]) -> PeakTable:
     rows_l, frame_l, region_l, starts_l, yz_l = [], [], [], [np.zeros(1, np.int64)], []
     n_regions = n_px = 0
     for k, (rows, reg, px_start, yz, _counts) in parts:
@@ -685,6 +727,7 @@ def _assemble(parts: Sequence[tuple[int, tuple[Any, ...]]], *, n_frames: int, fr
         omega_label=omega_label,
         omega_start_deg=omega_start_deg + frame_offset * omega_step_deg,
         omega_step_deg=omega_step_deg,
+        frame_shape=frame_shape,
         counts=dict(totals),
     )
 

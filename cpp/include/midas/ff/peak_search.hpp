@@ -27,22 +27,31 @@ enum PsColumn : int {
     ps_n_columns
 };
 
-/// Candidate pixels of one detector, in the transformed frame of shape (n_z, n_y).
+/// Candidate pixels of one detector, in the transformed frame of shape (n_z, n_y), as runs.
 ///
-/// dst_index (M,) int64: z·n_y + y, strictly increasing. src_index (M,) int64: index of the same
-/// pixel in the raw frame as stored. threshold (M,) float32: counts above dark a pixel needs to be
-/// kept (> 0). dark (M,) float32 or empty (no dark). masked (n_z·n_y,) uint8 or empty: 1 where the
-/// transformed frame is masked (only read to flag regions that touch the mask).
+/// Run r covers the transformed pixels dst_start[r] + i (i < length[r], all in one row, i.e.
+/// z·n_y + y), which sit at raw-frame indices src_start[r] + i·src_stride[r] (ImTransOpt makes
+/// the stride ±1 or ±n_y_raw); every pixel of the run needs `threshold[r]` counts above dark
+/// (> 0). Runs are in increasing dst order and do not overlap. dark: one float32 per candidate
+/// pixel in run order (pixel i of run r at offset[r] + i), or empty (no dark). masked:
+/// (n_z·n_y,) uint8, 1 where the transformed frame is masked, or empty (only read to flag regions
+/// that touch the mask).
 struct PixelPlan {
     std::int64_t n_y = 0;
     std::int64_t n_z = 0;
     std::int64_t n_raw = 0;  ///< pixels in one raw frame
-    span<const std::int64_t> dst_index;
-    span<const std::int64_t> src_index;
+    span<const std::int64_t> dst_start;
+    span<const std::int64_t> src_start;
+    span<const std::int64_t> src_stride;
+    span<const std::int32_t> length;
+    span<const std::int64_t> offset;
     span<const float> threshold;
     span<const float> dark;
     span<const std::uint8_t> masked;
 };
+
+/// Check a PixelPlan against a raw frame size; throws midas::ParamError naming the first bad run.
+void validate(const PixelPlan& plan);
 
 /// Settings of the per-region analysis.
 struct PeakSearchSettings {
