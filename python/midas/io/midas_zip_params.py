@@ -14,7 +14,10 @@ key, under ``analysis/process/analysis_parameters/<Name>`` (a few under
   ``(n, 1)``; ``ImTransOpt`` ``(n,)`` int32; other lists ``(n,)``;
 - dtypes: float64 ``'<f8'`` for the keys upstream forces to double, int32 ``'<i4'`` for those it
   forces to int, bytes ``|S<len>`` for strings, and otherwise the number's own type (an integer
-  becomes ``'<i8'``, as numpy makes it);
+  becomes ``'<i8'``, as numpy makes it). Upstream decides that last case from the text of the
+  parameter file (``PeakIntensity 5000`` → int64 even though it is a float quantity); given a
+  :class:`~midas.params.MidasParams` read from a file, the same is done from its line text so the
+  archive matches upstream's node for node;
 - placeholders written when a key is absent (upstream's C readers expect the node):
   ``RingThresh`` and ``RingsToExclude`` = ``[[0, 0]]``, ``OmegaRanges`` = ``[[-10000, 0]]``,
   ``BoxSizes`` = ``[[-10000, 0, 0, 0]]``, ``ImTransOpt`` = ``[-1]``. Reading drops them again.
@@ -22,6 +25,7 @@ key, under ``analysis/process/analysis_parameters/<Name>`` (a few under
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,8 +38,8 @@ __all__ = [
     "ANALYSIS_GROUP",
     "SCAN_GROUP",
     "analysis_parameters_from_params",
-    "params_from_archive_nodes",
     "archive_name",
+    "params_from_archive_nodes",
 ]
 
 ANALYSIS_GROUP = "analysis/process/analysis_parameters"
@@ -54,39 +58,81 @@ _ARCHIVE_NAMES = {
 # Parameter-file key -> node name in the scan group.
 _SCAN_NAMES = {"OmegaStep": "step", "doPeakFit": "doPeakFit"}
 
-# Archive node name -> canonical parameter key (inverse of the renames above).
-_CANONICAL = {v: k for k, v in _ARCHIVE_NAMES.items()}
+# Archive node name -> canonical parameter key where the registry cannot tell (the archive
+# names that are not aliases of :mod:`midas.params`). ``ResultFolder`` stays itself: upstream
+# stores both ``resultFolder`` and ``ResultFolder`` there.
+_CANONICAL = {
+    "OverallRingToIndex": "OverAllRingToIndex",
+    "OmegaRanges": "OmegaRange",
+    "BoxSizes": "BoxSize",
+    "LatticeParameter": "LatticeConstant",
+    "PixelSize": "px",
+    "MinMatchesToAcceptFrac": "Completeness",
+}
 _CANONICAL_SCAN = {v: k for k, v in _SCAN_NAMES.items()}
 
+
+def _canonical_key(name: str) -> str:
+    if name in _CANONICAL:
+        return _CANONICAL[name]
+    from midas.params import lookup
+
+    spec = lookup(name)
+    return spec.name if spec is not None else name
+
+
+def _as_registry_shape(key: str, value: Any) -> Any:
+    """A read-back value in the shape :class:`midas.params.MidasParams` gives for ``key``:
+    a list of occurrences for accumulating keys (``RingNumbers``), a list per detector distance
+    for per-distance keys given more than once (NF ``Lsd``)."""
+    from midas.params import lookup
+
+    spec = lookup(key)
+    if spec is None or isinstance(value, list):
+        return value
+    if spec.repeat and spec.max_values == 1:
+        return list(value) if isinstance(value, tuple) else [value]
+    if spec.per_distance and spec.max_values == 1 and isinstance(value, tuple):
+        return list(value)
+    return value
+
 # Keys upstream writes as float64 whatever the text looks like (param_refresh / ff_zip lists).
-FORCE_DOUBLE = frozenset("""
-RMin RMax px PixelSize Completeness MinMatchesToAcceptFrac OverArea IntensityThresh MinS_N
-YPixelSize ZPixelSize BeamStopY BeamStopZ DetDist MaxDev OmegaStart OmegaFirstFile OmegaStep step
-BadPxIntensity GapIntensity FitWeightMean PixelSplittingRBin tolTilts tolBC tolLsd DiscArea
-OverlapLength ReferenceRingCurrent zDiffThresh GlobalPosition tolPanelFit tolP tolP0 tolP1 tolP2
-tolP3 tolP4 tolShifts tolRotation tolLsdPanel tolP2Panel DoubletSeparation MultFactor StepSizePos
-tInt tGap StepSizeOrient MarginRadius MarginRadial MarginEta MarginOme MargABG MargABC OmeBinSize
-EtaBinSize RBinSize EtaMin MinEta EtaMax X Y Z U V W SHpL Polariz MaxOmeSpotIDsToIndex
-MinOmeSpotIDsToIndex BeamThickness Wedge Rsample Hbeam Vsample RhoD MaxRingRad Lsd Wavelength Width
-WidthTthPx UpperBoundThreshold p0 p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 p11 p12 p13 p14 Parallax tx ty tz
-tolP5 tolP6 tolP7 tolP8 tolP9 tolP10 tolP11 tolP12 tolP13 tolP14 tolParallax WeightMask
-WeightFitRMSE QBinSize QMin QMax iso_R2 iso_R4 iso_R6 a1 phi1 a2 phi2 a3 phi3 a4 phi4 a5 phi5 a6
-phi6
-""".split())
+FORCE_DOUBLE = frozenset([
+    "RMin", "RMax", "px", "PixelSize", "Completeness", "MinMatchesToAcceptFrac", "OverArea",
+    "IntensityThresh", "MinS_N", "YPixelSize", "ZPixelSize", "BeamStopY", "BeamStopZ",
+    "DetDist", "MaxDev", "OmegaStart", "OmegaFirstFile", "OmegaStep", "step", "BadPxIntensity",
+    "GapIntensity", "FitWeightMean", "PixelSplittingRBin", "tolTilts", "tolBC", "tolLsd",
+    "DiscArea", "OverlapLength", "ReferenceRingCurrent", "zDiffThresh", "GlobalPosition",
+    "tolPanelFit", "tolP", "tolP0", "tolP1", "tolP2", "tolP3", "tolP4", "tolShifts",
+    "tolRotation", "tolLsdPanel", "tolP2Panel", "DoubletSeparation", "MultFactor",
+    "StepSizePos", "tInt", "tGap", "StepSizeOrient", "MarginRadius", "MarginRadial",
+    "MarginEta", "MarginOme", "MargABG", "MargABC", "OmeBinSize", "EtaBinSize", "RBinSize",
+    "EtaMin", "MinEta", "EtaMax", "X", "Y", "Z", "U", "V", "W", "SHpL", "Polariz",
+    "MaxOmeSpotIDsToIndex", "MinOmeSpotIDsToIndex", "BeamThickness", "Wedge", "Rsample",
+    "Hbeam", "Vsample", "RhoD", "MaxRingRad", "Lsd", "Wavelength", "Width", "WidthTthPx",
+    "UpperBoundThreshold", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10",
+    "p11", "p12", "p13", "p14", "Parallax", "tx", "ty", "tz", "tolP5", "tolP6", "tolP7",
+    "tolP8", "tolP9", "tolP10", "tolP11", "tolP12", "tolP13", "tolP14", "tolParallax",
+    "WeightMask", "WeightFitRMSE", "QBinSize", "QMin", "QMax", "iso_R2", "iso_R4", "iso_R6",
+    "a1", "phi1", "a2", "phi2", "a3", "phi3", "a4", "phi4", "a5", "phi5", "a6", "phi6",
+])
 # Keys upstream writes as int32.
-FORCE_INT32 = frozenset("""
-Twins MaxNFrames DoFit DiscModel UseMaximaPositions UsePixelOverlap MaxNrPx MinNrPx MaxNPeaks
-PhaseNr NumPhases MinNrSpots UseFriedelPairs OverallRingToIndex OverAllRingToIndex SpaceGroup
-LayerNr DoFullImage SkipFrame SumImages Normalize SaveIndividualFrames OmegaSumFrames
-NrFilesPerSweep NPanelsY NPanelsZ Padding PanelSizeY PanelSizeZ PanelGapsY PanelGapsZ doPeakFit
-nIterations NormalizeRingWeights OutlierIterations WeightByRadius WeightByFitSNR L2Objective
-PerPanelLsd PerPanelDistortion FixPanelID MinIndicesForFit LocalMaximaOnly FitParallax ImTransOpt
-""".split())
+FORCE_INT32 = frozenset([
+    "Twins", "MaxNFrames", "DoFit", "DiscModel", "UseMaximaPositions", "UsePixelOverlap",
+    "MaxNrPx", "MinNrPx", "MaxNPeaks", "PhaseNr", "NumPhases", "MinNrSpots", "UseFriedelPairs",
+    "OverallRingToIndex", "OverAllRingToIndex", "SpaceGroup", "LayerNr", "DoFullImage",
+    "SkipFrame", "SumImages", "Normalize", "SaveIndividualFrames", "OmegaSumFrames",
+    "NrFilesPerSweep", "NPanelsY", "NPanelsZ", "Padding", "PanelSizeY", "PanelSizeZ",
+    "PanelGapsY", "PanelGapsZ", "doPeakFit", "nIterations", "NormalizeRingWeights",
+    "OutlierIterations", "WeightByRadius", "WeightByFitSNR", "L2Objective", "PerPanelLsd",
+    "PerPanelDistortion", "FixPanelID", "MinIndicesForFit", "LocalMaximaOnly", "FitParallax",
+    "ImTransOpt",
+])
 # Keys upstream writes as strings even when they look like numbers.
-FORCE_STRING = frozenset("""
-GapFile BadPxFile ResultFolder resultFolder PanelShiftsFile MaskFile GrainsFile
-ResidualCorrectionMap
-""".split())
+FORCE_STRING = frozenset([
+    "GapFile", "BadPxFile", "ResultFolder", "resultFolder", "PanelShiftsFile", "MaskFile",
+    "GrainsFile", "ResidualCorrectionMap",
+])
 
 # Placeholder nodes (upstream writes them when the key is absent).
 _PLACEHOLDERS: dict[str, NDArray[Any]] = {
@@ -121,7 +167,28 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def _scalar_dtype(name: str, values: Iterable[Any], key: str) -> str:
+_INT_TOKEN = re.compile(r"^[+-]?\d+$")
+
+
+def _int_literal_keys(entries: Iterable[Any]) -> set[str]:
+    """Keys whose every line in the file writes its numbers as integer literals ("5000").
+
+    Upstream's zipper types a key it does not force by how the number is written: ``5000`` is
+    stored as int64, ``5000.0`` as float64. Knowing the text lets us store the same dtype.
+    """
+    seen: dict[str, bool] = {}
+    for e in entries:
+        text = getattr(e, "text", None)
+        if not text:
+            seen[e.key] = False
+            continue
+        tokens = text.split("#", 1)[0].replace(";", " ").split()[1:]
+        ok = bool(tokens) and all(_INT_TOKEN.match(t) for t in tokens)
+        seen[e.key] = seen.get(e.key, True) and ok
+    return {k for k, ok in seen.items() if ok}
+
+
+def _scalar_dtype(name: str, values: Iterable[Any], key: str, int_text: bool = False) -> str:
     vals = list(values)
     for v in vals:
         if isinstance(v, (bool, np.bool_)):
@@ -139,6 +206,8 @@ def _scalar_dtype(name: str, values: Iterable[Any], key: str) -> str:
                 raise ParamError(f"parameter {key}: {v!r} does not fit int32")
         return "<i4"
     if all(isinstance(v, (int, np.integer, bool, np.bool_)) for v in vals):
+        return "<i8"
+    if int_text and all(float(v).is_integer() and abs(v) < 2**63 for v in vals):
         return "<i8"
     return "<f8"
 
@@ -164,8 +233,8 @@ def _table(key: str, value: Any, ncol: int | None) -> NDArray[np.float64]:
     return arr
 
 
-def _nodes_for(key: str, value: Any) -> list[tuple[str, NDArray[Any]]]:
-    """Archive nodes (path, array) for one parameter."""
+def _nodes_for(key: str, value: Any, int_text: bool = False) -> list[tuple[str, NDArray[Any]]]:
+    """Archive nodes (path, array) for one parameter (``int_text``: written as integers)."""
     a = ANALYSIS_GROUP
     if value is None:
         raise ParamError(f"parameter {key} has no value")
@@ -199,7 +268,7 @@ def _nodes_for(key: str, value: Any) -> list[tuple[str, NDArray[Any]]]:
     if name in FORCE_STRING or key in FORCE_STRING:
         return [(path, _string_node(str(value)))]
     if _is_number(value) or isinstance(value, (bool, np.bool_)):
-        return [(path, np.array([value], dtype=_scalar_dtype(name, [value], key)))]
+        return [(path, np.array([value], dtype=_scalar_dtype(name, [value], key, int_text)))]
     seq = value.tolist() if isinstance(value, np.ndarray) else list(value)
     if seq and all(isinstance(v, (tuple, list)) for v in seq):  # repeated multi-value key
         widths = {len(v) for v in seq}
@@ -207,13 +276,13 @@ def _nodes_for(key: str, value: Any) -> list[tuple[str, NDArray[Any]]]:
             raise ParamError(f"parameter {key}: occurrences have different numbers of values "
                              f"{sorted(widths)}; cannot store them as one table")
         flat = [x for v in seq for x in v]
-        arr = np.array(flat, dtype=_scalar_dtype(name, flat, key)).reshape(len(seq), -1)
+        arr = np.array(flat, dtype=_scalar_dtype(name, flat, key, int_text)).reshape(len(seq), -1)
         return [(path, arr)]
     if seq and all(isinstance(v, str) for v in seq):  # several words: keep the text
         return [(path, _string_node(" ".join(seq)))]
     if not seq:
         raise ParamError(f"parameter {key} has an empty value")
-    return [(path, np.array(seq, dtype=_scalar_dtype(name, seq, key)))]
+    return [(path, np.array(seq, dtype=_scalar_dtype(name, seq, key, int_text)))]
 
 
 def _int_list(key: str, vals: Iterable[Any]) -> list[int]:
@@ -231,7 +300,8 @@ def analysis_parameters_from_params(p: Mapping[str, Any] | Any) -> dict[str, NDA
     Parameters
     ----------
     p : mapping or MidasParams
-        Canonical key -> value, as :class:`midas.params.MidasParams` holds them: floats, ints,
+        Canonical key -> value, as :class:`midas.params.MidasParams` holds them (for a
+        MidasParams, the keys of its file lines, in file order): floats, ints,
         strings, tuples of numbers; repeated keys as lists of occurrences (``RingThresh`` list of
         ``(ring, thresh)``, ``OmegaRange`` list of ``(lo, hi)``, ``BoxSize`` list of 4-tuples,
         ``ImTransOpt`` list of int, ``RingsToExclude`` list of int); ``BC`` = ``(y_px, z_px)``;
@@ -258,11 +328,19 @@ def analysis_parameters_from_params(p: Mapping[str, Any] | Any) -> dict[str, NDA
     >>> {k.rsplit("/", 1)[1]: (v.dtype.str, v.tolist()) for k, v in n.items() if "Cen" in k or "Pix" in k}
     {'PixelSize': ('<f8', [200.0]), 'YCen': ('<f8', [1022.0]), 'ZCen': ('<f8', [1021.5])}
     """
-    items = p.items()
+    entries = getattr(p, "entries", None)
+    if entries is not None:
+        # A MidasParams: one node per key line of the file (a `NrPixels` line gives the
+        # `NrPixels` node only, as upstream, not the NrPixelsY/NrPixelsZ it implies).
+        items = [(k, p.get(k)) for k in dict.fromkeys(e.key for e in entries)]
+        int_keys = _int_literal_keys(entries)
+    else:
+        items = list(p.items())
+        int_keys = set()
     nodes: dict[str, NDArray[Any]] = {}
     owner: dict[str, str] = {}
     for key, value in items:
-        for path, arr in _nodes_for(str(key), value):
+        for path, arr in _nodes_for(str(key), value, key in int_keys):
             if path in nodes:
                 raise ParamError(f"parameters {owner[path]} and {key} both set archive node "
                                  f"{path}; keep one of them")
@@ -329,7 +407,7 @@ def params_from_archive_nodes(nodes: Mapping[str, NDArray[Any]]) -> dict[str, An
         if name == "ZCen":
             zcen = arr
             continue
-        key = _CANONICAL.get(name, name)
+        key = _canonical_key(name)
         if name == "RingThresh":
             out[key] = [(int(r), float(t)) for r, t in arr.reshape(-1, 2)]
         elif name in ("OmegaRanges", "BoxSizes"):
@@ -341,7 +419,7 @@ def params_from_archive_nodes(nodes: Mapping[str, NDArray[Any]]) -> dict[str, An
         elif name == "LatticeParameter":
             out[key] = tuple(float(x) for x in arr.ravel())
         else:
-            out[key] = _python_value(arr)
+            out[key] = _as_registry_shape(key, _python_value(arr))
     if ycen is not None and zcen is not None:
         if ycen.size == 1 and zcen.size == 1:
             out["BC"] = (float(ycen.ravel()[0]), float(zcen.ravel()[0]))
