@@ -153,7 +153,9 @@ py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
                     const carray<std::int64_t>& dst_start, const carray<std::int64_t>& src_start,
                     const carray<std::int64_t>& src_stride, const carray<std::int32_t>& length,
                     const carray<std::int64_t>& offset, const carray<float>& threshold, const carray<float>& dark,
-                    const carray<std::uint8_t>& masked, double bc_y_px, double bc_z_px, double saturation,
+                    const carray<std::uint8_t>& pixel_class, const carray<float>& dark_map, std::int64_t src_origin,
+                    std::int64_t src_step_y, std::int64_t src_step_z, bool grow, double bc_y_px, double bc_z_px,
+                    double saturation,
                     const std::vector<double>& bad_values, int min_nr_px, int max_nr_px, int max_n_peaks,
                     bool do_peak_fit, int max_iterations, double ftol_rel, double xtol_rel, double gtol) {
     if (frames.ndim() != 3) throw midas::ParamError("frames must be (n_frames, n_z_raw, n_y_raw)");
@@ -164,7 +166,8 @@ py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
     check_shape(length, "length", {dst_start.shape(0)});
     check_shape(threshold, "threshold", {dst_start.shape(0)});
     check_shape(dark, "dark", {-1});
-    check_shape(masked, "masked", {-1});
+    check_shape(pixel_class, "pixel_class", {-1});
+    check_shape(dark_map, "dark_map", {-1});
     midas::ff::PixelPlan plan;
     plan.n_y = n_y;
     plan.n_z = n_z;
@@ -176,7 +179,12 @@ py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
     plan.offset = cspan(offset);
     plan.threshold = cspan(threshold);
     if (dark.size() != 0) plan.dark = cspan(dark);
-    if (masked.size() != 0) plan.masked = cspan(masked);
+    if (pixel_class.size() != 0) plan.pixel_class = cspan(pixel_class);
+    if (dark_map.size() != 0) plan.dark_map = cspan(dark_map);
+    plan.src_origin = src_origin;
+    plan.src_step_y = src_step_y;
+    plan.src_step_z = src_step_z;
+    plan.grow = grow;
     const auto s = settings_from(bc_y_px, bc_z_px, saturation, bad_values, min_nr_px, max_nr_px, max_n_peaks,
                                  do_peak_fit, max_iterations, ftol_rel, xtol_rel, gtol);
     std::vector<midas::ff::FramePeaks> res;
@@ -205,6 +213,7 @@ py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
         counts["saturated"] = c.saturated;
         counts["truncated"] = c.truncated;
         counts["kept_pixels"] = c.kept_pixels;
+        counts["grown_pixels"] = c.grown_pixels;
         out.append(py::make_tuple(to_numpy(std::move(fp.rows), {n, midas::ff::ps_n_columns}),
                                   to_numpy(std::move(fp.region_of_peak), {n}),
                                   to_numpy(std::move(fp.region_px_start), {nr}),
@@ -232,7 +241,8 @@ void bind_ff_peaks(py::module_& m) {
           py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12, "Fit (or centroid) one region: (n_peaks, 29) rows.");
     m.def("ff_find_peaks", &find_peaks, py::arg("frames"), py::arg("n_y"), py::arg("n_z"), py::arg("dst_start"),
           py::arg("src_start"), py::arg("src_stride"), py::arg("length"), py::arg("offset"), py::arg("threshold"),
-          py::arg("dark"), py::arg("masked"), py::arg("bc_y_px"),
+          py::arg("dark"), py::arg("pixel_class"), py::arg("dark_map"), py::arg("src_origin"), py::arg("src_step_y"),
+          py::arg("src_step_z"), py::arg("grow"), py::arg("bc_y_px"),
           py::arg("bc_z_px"), py::arg("saturation"), py::arg("bad_values"), py::arg("min_nr_px"),
           py::arg("max_nr_px"), py::arg("max_n_peaks"), py::arg("do_peak_fit"), py::arg("max_iterations") = 200,
           py::arg("ftol_rel") = 1e-10, py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12,

@@ -4,6 +4,7 @@
 #include <exception>
 #include <numeric>
 #include <string>
+#include <unordered_set>
 
 #include "midas/core/error.hpp"
 #include "midas/ff/components.hpp"
@@ -242,8 +243,22 @@ void validate(const PixelPlan& plan) {
         plan.offset.size() != n_runs || plan.threshold.size() != n_runs)
         throw ParamError("PixelPlan: dst_start, src_start, src_stride, length, offset and threshold differ in length");
     if (plan.n_y <= 0 || plan.n_z <= 0 || plan.n_raw <= 0) throw ParamError("PixelPlan: empty detector");
-    if (!plan.masked.empty() && static_cast<std::int64_t>(plan.masked.size()) != plan.n_y * plan.n_z)
-        throw ParamError("PixelPlan: masked must have n_y·n_z entries");
+    const auto n_px = static_cast<std::size_t>(plan.n_y * plan.n_z);
+    if (!plan.pixel_class.empty() && plan.pixel_class.size() != n_px)
+        throw ParamError("PixelPlan: pixel_class must have n_y·n_z entries");
+    if (!plan.dark_map.empty() && plan.dark_map.size() != n_px)
+        throw ParamError("PixelPlan: dark_map must have n_y·n_z entries");
+    if (plan.grow) {
+        if (plan.pixel_class.empty()) throw ParamError("PixelPlan: region growth needs pixel_class");
+        const std::int64_t corners[4] = {
+            plan.src_origin, plan.src_origin + (plan.n_y - 1) * plan.src_step_y,
+            plan.src_origin + (plan.n_z - 1) * plan.src_step_z,
+            plan.src_origin + (plan.n_y - 1) * plan.src_step_y + (plan.n_z - 1) * plan.src_step_z};
+        for (const auto c : corners)
+            if (c < 0 || c >= plan.n_raw)
+                throw ParamError("PixelPlan: src_origin/src_step_y/src_step_z map a corner of the frame to raw index " +
+                                 std::to_string(c) + ", outside [0, " + std::to_string(plan.n_raw) + ")");
+    }
     std::int64_t expected_offset = 0, last_dst = -1;
     for (std::size_t r = 0; r < n_runs; ++r) {
         const std::int64_t len = plan.length[r], d0 = plan.dst_start[r], s0 = plan.src_start[r];
@@ -309,6 +324,53 @@ FramePeaks find_peaks_frame(span<const T> frame, const PixelPlan& plan, const Pe
             }
         }
     }
+    if (plan.grow && !kept_index.empty()) {
+        // Region growth: breadth-first from every kept pixel into class-0 neighbours.
+        std::unordered_set<std::int64_t> tested;
+        for (std::size_t q = 0; q < kept_index.size(); ++q) {
+            const std::int64_t z = kept_index[q] / plan.n_y, y = kept_index[q] % plan.n_y;
+            const double thr = kept_thr[q];
+            for (int dz = -1; dz <= 1; ++dz) {
+                for (int dy = -1; dy <= 1; ++dy) {
+                    const std::int64_t zz = z + dz, yy = y + dy;
+                    if ((dz == 0 && dy == 0) || zz < 0 || yy < 0 || zz >= plan.n_z || yy >= plan.n_y) continue;
+                    const std::int64_t lin = zz * plan.n_y + yy;
+                    if (plan.pixel_class[static_cast<std::size_t>(lin)] != pixel_outside) continue;
+                    if (!tested.insert(lin).second) continue;
+                    const double raw = static_cast<double>(
+                        px[static_cast<std::size_t>(plan.src_origin + yy * plan.src_step_y + zz * plan.src_step_z)]);
+                    if (n_bad > 0 && (raw == bad0 || raw == bad1)) {
+                        bad_here.push_back(lin);
+                        continue;
+                    }
+                    const double v =
+                        plan.dark_map.empty() ? raw : raw - static_cast<double>(plan.dark_map[static_cast<std::size_t>(lin)]);
+                    if (v >= thr && v > 0.0) {
+                        kept_index.push_back(lin);
+                        kept_value.push_back(v);
+                        kept_raw.push_back(raw);
+                        kept_thr.push_back(thr);
+                        ++result.counts.grown_pixels;
+                    }
+                }
+            }
+        }
+        if (result.counts.grown_pixels > 0) {
+            std::vector<std::size_t> order(kept_index.size());
+            std::iota(order.begin(), order.end(), std::size_t{0});
+            std::sort(order.begin(), order.end(),
+                      [&](std::size_t a, std::size_t b) { return kept_index[a] < kept_index[b]; });
+            auto permute = [&](auto& v) {
+                auto copy = v;
+                for (std::size_t i = 0; i < order.size(); ++i) v[i] = copy[order[i]];
+            };
+            permute(kept_index);
+            permute(kept_value);
+            permute(kept_raw);
+            permute(kept_thr);
+        }
+        std::sort(bad_here.begin(), bad_here.end());
+    }
     result.counts.kept_pixels = static_cast<std::int64_t>(kept_index.size());
     Components comp;
     label_components(span<const std::int64_t>(kept_index.data(), kept_index.size()), plan.n_y, plan.n_z, comp);
@@ -318,10 +380,10 @@ FramePeaks find_peaks_frame(span<const T> frame, const PixelPlan& plan, const Pe
     auto is_masked = [&](std::int64_t z, std::int64_t y) {
         if (z < 0 || y < 0 || z >= plan.n_z || y >= plan.n_y) return false;
         const std::int64_t lin = z * plan.n_y + y;
-        if (!plan.masked.empty() && plan.masked[static_cast<std::size_t>(lin)] != 0) return true;
+        if (!plan.pixel_class.empty() && plan.pixel_class[static_cast<std::size_t>(lin)] == pixel_masked) return true;
         return !bad_here.empty() && std::binary_search(bad_here.begin(), bad_here.end(), lin);
     };
-    const bool any_mask = !plan.masked.empty() || !bad_here.empty();
+    const bool any_mask = !plan.pixel_class.empty() || !bad_here.empty();
 
     std::vector<double> ry, rz, rv;
     std::vector<std::int32_t> local_max;

@@ -75,7 +75,7 @@ def fit_pseudo_voigt(r_px: NDArray[np.float64], eta_deg: NDArray[np.float64], va
     """Bounded least squares of the pseudo-Voigt sum with SciPy's TRF; returns (params, Σr²)."""
     x0 = np.clip(start, lower, upper)
     res = optimize.least_squares(lambda p: pv_model(p, r_px, eta_deg) - value, x0, bounds=(lower, upper),
-                                 method="trf", x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=5000)
+                                 method="trf", x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=300)
     return res.x, float(2.0 * res.cost)
 
 
@@ -163,19 +163,34 @@ def analyse_region(y: NDArray[np.float64], z: NDArray[np.float64], value: NDArra
 def find_peaks_frame(frame: NDArray[np.floating], threshold: NDArray[np.floating], dark: NDArray[np.floating] | None,
                      masked: NDArray[np.bool_] | None, *, bc_y: float, bc_z: float, saturation: float = np.inf,
                      min_nr_px: int = 1, max_nr_px: int = 10000, max_n_peaks: int = 400,
-                     do_peak_fit: bool = True) -> list[NDArray[np.float64]]:
+                     do_peak_fit: bool = True, grow: bool = False,
+                     bad_values: tuple[float, ...] = ()) -> list[NDArray[np.float64]]:
     """Twin of ``midas::ff::find_peaks_frame`` on a dense, already transformed (n_z, n_y) frame.
 
-    ``threshold`` is +inf outside the ring bands and at masked pixels. Returns one (n, 29) array per
-    analysed region, in region order.
+    ``threshold`` is +inf outside the ring bands; ``masked`` marks masked pixels. With ``grow``,
+    regions extend outside the bands into pixels reaching the band threshold (the twin requires a
+    single threshold value over all bands). Returns one (n, 29) array per analysed region, in
+    region order.
     """
     raw = np.asarray(frame, dtype=np.float64)
     v = raw - (0.0 if dark is None else dark)
-    keep = (v >= threshold) & (v > 0)
+    mask_img = np.zeros(raw.shape, bool) if masked is None else masked.astype(bool)
+    bad = np.isin(raw, np.asarray(bad_values, dtype=np.float64)) if bad_values else np.zeros(raw.shape, bool)
+    band = np.isfinite(threshold) & ~mask_img
+    keep = band & ~bad & (v >= threshold) & (v > 0)
+    if grow:
+        levels = np.unique(threshold[band])
+        assert levels.size <= 1, "the twin grows regions only for one threshold value"
+        if levels.size:
+            wide = ~mask_img & ~bad & (band | ~np.isfinite(threshold)) & (v >= levels[0]) & (v > 0)
+            lab, _ = ndimage.label(wide, structure=_EIGHT)
+            keep = wide & np.isin(lab, np.unique(lab[keep]))
     labels, n = ndimage.label(keep, structure=_EIGHT)
     out = []
-    mask_img = np.zeros_like(keep) if masked is None else masked.astype(bool)
-    touched_img = ndimage.binary_dilation(mask_img, structure=_EIGHT)
+    considered = band | (~np.isfinite(threshold) if grow else np.zeros(raw.shape, bool))
+    touched_img = ndimage.binary_dilation(mask_img | (bad & considered), structure=_EIGHT)
+    thr_fill = np.where(np.isfinite(threshold), threshold, np.nanmin(np.where(band, threshold, np.nan))
+                        if band.any() else np.inf)
     for lab in range(1, n + 1):  # scipy numbers regions by first pixel in row-major order
         zz, yy = np.nonzero(labels == lab)
         size = zz.size
@@ -188,7 +203,28 @@ def find_peaks_frame(frame: NDArray[np.floating], threshold: NDArray[np.floating
         if mx.size > max_n_peaks:
             keep_idx = np.argsort(-vals[mx], kind="stable")[:max_n_peaks]
             mx = np.sort(mx[keep_idx])
-        thr = float(threshold[zz, yy].min())
+        thr = float(thr_fill[zz, yy].min())
         out.append(analyse_region(yy.astype(float), zz.astype(float), vals, mx, thr, bool(touched_img[zz, yy].any()),
                                   bc_y, bc_z, do_peak_fit))
     return out
+
+
+def render_frame(shape: tuple[int, int], peaks: NDArray[np.float64], bc_y: float, bc_z: float,
+                 bg: float = 0.0) -> NDArray[np.float64]:
+    """A synthetic ``(n_z, n_y)`` frame: ``bg`` + pseudo-Voigt peaks evaluated at pixel centres.
+
+    ``peaks`` is ``(P, 8)``: Imax, R (px), η (deg), μ, σGR, σLR, σGη, σLη around (bc_y, bc_z)
+    (η = atan2(Y − bc_y, Z − bc_z)). Pixels are not integrated; values are floats.
+    """
+    zz, yy = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    r = np.hypot(yy - bc_y, zz - bc_z)
+    out = np.full(shape, float(bg))
+    for q in np.atleast_2d(peaks):
+        eta = q[2] + np.remainder(np.degrees(np.arctan2(yy - bc_y, zz - bc_z)) - q[2] + 180.0, 360.0) - 180.0
+        out += pv_model(np.concatenate([[0.0], q]), r, eta)
+    return out
+
+
+def peak_centre_px(peak: NDArray[np.float64], bc_y: float, bc_z: float) -> tuple[float, float]:
+    """(Y, Z) pixel position of a peak given as (Imax, R, η, ...) around the beam centre."""
+    return bc_y + peak[1] * np.sin(np.radians(peak[2])), bc_z + peak[1] * np.cos(np.radians(peak[2]))

@@ -128,6 +128,11 @@ class PeakSearchConfig:
         ``doPeakFit``: joint pseudo-Voigt fit (True) or one centroid per region (False).
     gap_intensity, bad_px_intensity : float or None
         ``GapIntensity``/``BadPxIntensity``: raw values that mark masked pixels, when set.
+    grow_outside_bands : bool
+        Extend a region found inside a ring band into connected pixels outside the bands that
+        reach the same threshold (default True), so that a spot lying partly outside its band
+        (a grain far from the rotation axis, a strained grain) is fitted whole. False reproduces
+        upstream, which cuts such spots at the band edge and biases their centres.
     lm : LmSettings
         Fit stopping rules.
 
@@ -148,6 +153,7 @@ class PeakSearchConfig:
     do_peak_fit: bool = True
     gap_intensity: float | None = None
     bad_px_intensity: float | None = None
+    grow_outside_bands: bool = True
     lm: LmSettings = field(default_factory=LmSettings)
 
     def __post_init__(self) -> None:
@@ -255,8 +261,14 @@ class PixelPlan:
         Counts above dark the pixel needs.
     dark : (M,) float32 or None
         Dark value of each candidate (None: no dark).
-    masked : (n_z·n_y,) uint8 or None
-        1 where the transformed frame is masked (to flag regions touching the mask).
+    pixel_class : (n_z·n_y,) uint8
+        0 outside every band, 1 candidate, 2 masked, for every transformed pixel.
+    dark_map : (n_z·n_y,) float32 or None
+        Dark of every transformed pixel (for region growth; None: no dark).
+    src_affine : (int, int, int)
+        Raw index of transformed pixel (y, z) = ``origin + y·step_y + z·step_z``.
+    grow : bool
+        Grow regions outside the bands (see :class:`PeakSearchConfig`).
     runs : dict of (R,) arrays
         ``dst_start, src_start, src_stride, offset`` (int64), ``length`` (int32), ``threshold``
         (float32): the candidates as runs, the layout the kernel reads.
@@ -268,7 +280,10 @@ class PixelPlan:
     src_index: NDArray[np.int64]
     threshold: NDArray[np.float32]
     dark: NDArray[np.float32] | None
-    masked: NDArray[np.uint8] | None
+    pixel_class: NDArray[np.uint8]
+    dark_map: NDArray[np.float32] | None = None
+    src_affine: tuple[int, int, int] = (0, 1, 0)
+    grow: bool = False
     runs: Mapping[str, NDArray[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -363,21 +378,32 @@ def build_pixel_plan(config: PeakSearchConfig, raw_shape: tuple[int, int], *, da
                          f"{index.shape[1]} after ImTransOpt {list(opts)}, but the parameters say NrPixelsZ = {n_z}, "
                          f"NrPixelsY = {n_y}")
     thr = ring_band_thresholds(config)
-    masked_t = None
+    pixel_class = np.where(np.isfinite(thr), 1, 0).astype(np.uint8)
     if mask is not None:
         m = bad_pixel_mask(mask)
         if m.shape != raw_shape:
             raise ParamError(f"mask has shape {m.shape}, expected the raw frame shape {raw_shape}")
         masked_t = np.ascontiguousarray(im_trans_opt(m, opts))
         thr[masked_t] = np.inf
+        pixel_class[masked_t] = 2
     dst = np.flatnonzero(np.isfinite(thr)).astype(np.int64)
     src = np.ascontiguousarray(index.reshape(-1)[dst])
-    dark_c = None
+    dark_c = dark_map = None
+    grow = config.grow_outside_bands and not config.do_full_image
     if dark is not None:
         d = np.asarray(dark, dtype=np.float64)
         if d.shape != raw_shape:
             raise ParamError(f"dark has shape {d.shape}, expected the raw frame shape {raw_shape}")
         dark_c = d.reshape(-1)[src].astype(np.float32)
+        if grow:
+            dark_map = np.ascontiguousarray(im_trans_opt(d, opts), dtype=np.float32).reshape(-1)
+    # ImTransOpt is a composition of flips and a transpose: the raw index is affine in (y, z).
+    origin = int(index[0, 0])
+    step_y = int(index[0, 1] - index[0, 0]) if n_y > 1 else 1
+    step_z = int(index[1, 0] - index[0, 0]) if n_z > 1 else 0
+    zz, yy = np.mgrid[0:n_z, 0:n_y]
+    if not np.array_equal(index, origin + yy * step_y + zz * step_z):  # pragma: no cover - flips are affine
+        raise ParamError(f"ImTransOpt {list(opts)} does not map pixels affinely")
     log.info("peak search: %d candidate pixels of %d (%.1f %%) in %d ring band(s)%s", dst.size, n_y * n_z,
              100.0 * dst.size / max(n_y * n_z, 1), len(config.ring_thresholds),
              " (full image)" if config.do_full_image else "")
@@ -388,7 +414,10 @@ def build_pixel_plan(config: PeakSearchConfig, raw_shape: tuple[int, int], *, da
         src_index=src,
         threshold=np.ascontiguousarray(thr.reshape(-1)[dst]),
         dark=dark_c,
-        masked=None if masked_t is None else masked_t.astype(np.uint8).reshape(-1),
+        pixel_class=pixel_class.reshape(-1),
+        dark_map=dark_map,
+        src_affine=(origin, step_y, step_z),
+        grow=grow,
     )
 
 
@@ -417,7 +446,8 @@ class PeakTable:
     omega_start_deg, omega_step_deg : float
         ω at the start edge of frame 0 and the signed step, degrees.
     counts : dict
-        Totals over all frames: regions, too_small, too_large, saturated, truncated, kept_pixels.
+        Totals over all frames: regions, too_small, too_large, saturated, truncated, kept_pixels,
+        grown_pixels.
     """
 
     rows: NDArray[np.float64]
@@ -521,11 +551,11 @@ def search_frames(frames: NDArray[Any], plan: PixelPlan, config: PeakSearchConfi
     bad = [v for v in (config.gap_intensity, config.bad_px_intensity) if v is not None]
     det = config.detector
     empty_f = np.zeros(0, dtype=np.float32)
-    empty_u = np.zeros(0, dtype=np.uint8)
     return core().ff_find_peaks(
         np.ascontiguousarray(f), plan.shape[1], plan.shape[0], plan.runs["dst_start"], plan.runs["src_start"],
         plan.runs["src_stride"], plan.runs["length"], plan.runs["offset"], plan.runs["threshold"],
-        empty_f if plan.dark is None else plan.dark, empty_u if plan.masked is None else plan.masked,
+        empty_f if plan.dark is None else plan.dark, plan.pixel_class,
+        empty_f if plan.dark_map is None else plan.dark_map, *plan.src_affine, plan.grow,
         bc_y_px=det.bc_px[0], bc_z_px=det.bc_px[1], saturation=float(config.saturation), bad_values=bad,
         **{k: getattr(config, k) for k in _CORE_KW}, **config.lm.kwargs())
 
@@ -672,7 +702,8 @@ def search_peaks(
             raise ParamError(f"block_frames must be >= 1, got {block_frames}")
 
         parts: list[tuple[int, tuple[Any, ...]]] = []
-        totals = {"regions": 0, "too_small": 0, "too_large": 0, "saturated": 0, "truncated": 0, "kept_pixels": 0}
+        totals = {"regions": 0, "too_small": 0, "too_large": 0, "saturated": 0, "truncated": 0, "kept_pixels": 0,
+                  "grown_pixels": 0}
         starts = range(first, stop, block)
         if progress:
             from midas.cli.common import progress as bar
@@ -733,9 +764,9 @@ def _assemble(parts: Sequence[tuple[int, tuple[Any, ...]]], *, n_frames: int, fr
 
 
 def _report(totals: Mapping[str, int], config: PeakSearchConfig, n_peaks: int) -> None:
-    log.info("peak search: %d peaks from %d regions (%d pixels above threshold); %d regions of <= %d px and "
-             "%d saturated left out", n_peaks, totals["regions"], totals["kept_pixels"], totals["too_small"],
-             config.min_nr_px, totals["saturated"])
+    log.info("peak search: %d peaks from %d regions (%d pixels above threshold, %d of them grown outside the "
+             "bands); %d regions of <= %d px and %d saturated left out", n_peaks, totals["regions"],
+             totals["kept_pixels"], totals["grown_pixels"], totals["too_small"], config.min_nr_px, totals["saturated"])
     if totals["too_large"]:
         log.warning("peak search: %d regions of >= MaxNrPx = %d pixels were dropped; raise MaxNrPx to keep them",
                     totals["too_large"], config.max_nr_px)

@@ -27,15 +27,23 @@ enum PsColumn : int {
     ps_n_columns
 };
 
+/// Classes of the pixels of the transformed frame in PixelPlan::pixel_class.
+enum PixelClass : std::uint8_t { pixel_outside = 0, pixel_candidate = 1, pixel_masked = 2 };
+
 /// Candidate pixels of one detector, in the transformed frame of shape (n_z, n_y), as runs.
 ///
 /// Run r covers the transformed pixels dst_start[r] + i (i < length[r], all in one row, i.e.
 /// z·n_y + y), which sit at raw-frame indices src_start[r] + i·src_stride[r] (ImTransOpt makes
 /// the stride ±1 or ±n_y_raw); every pixel of the run needs `threshold[r]` counts above dark
 /// (> 0). Runs are in increasing dst order and do not overlap. dark: one float32 per candidate
-/// pixel in run order (pixel i of run r at offset[r] + i), or empty (no dark). masked:
-/// (n_z·n_y,) uint8, 1 where the transformed frame is masked, or empty (only read to flag regions
-/// that touch the mask).
+/// pixel in run order (pixel i of run r at offset[r] + i), or empty (no dark).
+///
+/// pixel_class: (n_z·n_y,) PixelClass of every transformed pixel, or empty (then nothing is
+/// masked and regions are not grown). With `grow`, a region found in the bands is extended into
+/// 8-connected pixels outside every band (class 0) that reach the threshold of the pixel they
+/// grow from, so a spot cut by a band edge keeps its whole footprint; those pixels sit at raw
+/// index src_origin + y·src_step_y + z·src_step_z and have dark dark_map[z·n_y + y] (dark_map
+/// empty: no dark).
 struct PixelPlan {
     std::int64_t n_y = 0;
     std::int64_t n_z = 0;
@@ -47,7 +55,12 @@ struct PixelPlan {
     span<const std::int64_t> offset;
     span<const float> threshold;
     span<const float> dark;
-    span<const std::uint8_t> masked;
+    span<const std::uint8_t> pixel_class;
+    span<const float> dark_map;
+    std::int64_t src_origin = 0;
+    std::int64_t src_step_y = 1;
+    std::int64_t src_step_z = 0;
+    bool grow = false;
 };
 
 /// Check a PixelPlan against a raw frame size; throws midas::ParamError naming the first bad run.
@@ -77,7 +90,8 @@ struct RegionCounts {
     std::int64_t too_large = 0;    ///< ≥ max_nr_px pixels
     std::int64_t saturated = 0;    ///< held a value above `saturation`
     std::int64_t truncated = 0;    ///< had more than max_n_peaks maxima (the brightest kept)
-    std::int64_t kept_pixels = 0;  ///< pixels above threshold
+    std::int64_t kept_pixels = 0;  ///< pixels above threshold (grown pixels included)
+    std::int64_t grown_pixels = 0; ///< of which outside the bands (region growth)
 };
 
 /// Peaks of one frame. rows: n_peaks × ps_n_columns (omega column left 0 for the caller).
