@@ -48,6 +48,10 @@ EXTRA_INFO_COLUMNS: tuple[str, ...] = INPUT_ALL_COLUMNS + (
     "OmegaIni", "YOrigDetCor", "ZOrigDetCor", "YRawPx", "ZRawPx", "OmegaDetCor", "IntegratedIntensity",
     "RawSumIntensity", "maskTouched", "FitRMSE")
 _RC = {name: i for i, name in enumerate(RADIUS_COLUMNS)}
+_PARAMSTEST_KEYS = ("LatticeParameter", "MaxRingRad", "SpaceGroup", "Wavelength", "Distance", "Rsample", "Hbeam",
+                    "px", "BeamSize", "StepsizePos", "StepsizeOrient", "MarginRadius", "OmeBinSize", "EtaBinSize",
+                    "ExcludePoleAngle", "UseFriedelPairs", "MarginEta", "MarginOme", "MargABC", "MargABG",
+                    "MarginRadial", "MinMatchesToAcceptFrac")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,10 +225,19 @@ class FitSetupResult:
 
         Keys in upstream's order; repeated keys (RingNumbers, RingRadii, OmegaRange, BoxSize) map
         to lists. Geometry is the one used here (no DoFit): ``LsdFit``, ``YBCFit``, ... equal the input.
+
+        Raises
+        ------
+        ParamError
+            When the settings were built without the indexer keys (not through ``from_params``).
         """
         s = self.settings
         k = dict(s.indexer_keys)
         det = s.detector
+        missing = [key for key in _PARAMSTEST_KEYS if key not in k]
+        if missing:
+            raise ParamError(f"paramstest: the FitSetup settings lack {missing} (build them with "
+                             f"FitSetupSettings.from_params)")
         out: dict[str, Any] = {key: k[key] for key in (
             "LatticeParameter", "MaxRingRad", "SpaceGroup", "Wavelength", "Distance", "Rsample", "Hbeam", "px",
             "BeamSize", "StepsizePos", "StepsizeOrient", "MarginRadius", "OmeBinSize", "EtaBinSize",
