@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from midas.errors import ParamError
 from midas.ff.merge import RESULT_COLUMNS, merge_peaks
 from midas.ff.peaksearch import PS_COLUMNS, PeakTable

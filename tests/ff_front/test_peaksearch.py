@@ -8,7 +8,6 @@ import logging
 
 import numpy as np
 import pytest
-
 from midas._reference import ff_peaks as ref
 from midas.errors import ParamError
 from midas.ff.peaksearch import (
@@ -122,8 +121,8 @@ def test_results_identical_for_one_and_two_threads(rng: np.random.Generator) -> 
     with threads(2):
         two = search_frames(frames, plan, cfg)
     assert len(one) == len(two) == 12
-    for a, b in zip(one, two):
-        for x, y in zip(a[:4], b[:4]):
+    for a, b in zip(one, two, strict=True):
+        for x, y in zip(a[:4], b[:4], strict=True):
             np.testing.assert_array_equal(x, y)
         assert a[4] == b[4]
 

@@ -11,7 +11,6 @@ import dataclasses
 import numpy as np
 import pytest
 from conftest import shared_path
-
 from midas.crystal.hkl import hkl_table_from_params
 from midas.ff.compare import match_spots
 from midas.ff.peaksearch import PeakSearchConfig, search_peaks

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from midas.errors import ParamError
 from midas.ff.binning import bin_spots
 from midas.ff.merge import RESULT_COLUMNS, MergedSpots
@@ -173,11 +172,12 @@ def test_binning_matches_upstream_loops(rng: np.random.Generator) -> None:
     eta[np.abs(eta) < 6] = 30.0
     ome = rng.uniform(-180, 180, n)
     ome[:5] = [179.95, -179.95, 0.0, 179.8, -180.0]  # wrap-around
-    rsp = calc_radius(_merged([(*_at(int(r), float(e)), float(w), 10.0, 1) for r, e, w in zip(ring, eta, ome)]),
-                      _radius_settings())
+    spots = [(*_at(int(r), float(e)), float(w), 10.0, 1) for r, e, w in zip(ring, eta, ome, strict=True)]
+    rsp = calc_radius(_merged(spots), _radius_settings())
     fs = fit_setup(rsp, _setup_settings(t_gap_s=0.0))
     b = bin_spots(fs)
-    cells = _brute_force_cells(b.spots, dict(zip(b.ring_numbers, b.ring_radius_um)), 0.5, 0.5, 500.0, 0.5, 0.2)
+    radii = dict(zip(b.ring_numbers, b.ring_radius_um, strict=True))
+    cells = _brute_force_cells(b.spots, radii, 0.5, 0.5, 500.0, 0.5, 0.2)
     n_eta, n_ome = b.n_eta_bins, b.n_ome_bins
     got_keys = b.cell_key.tolist()
     want_keys = sorted((r - 1) * n_eta * n_ome + ie * n_ome + io for (r, ie, io) in cells)

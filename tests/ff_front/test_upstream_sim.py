@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import shared_path
-
 from midas.ff import artefacts, bin_spots, run_ff_front, search_peaks
 from midas.ff.compare import isolated, match_spots
 from midas.ff.peaksearch import PeakSearchConfig

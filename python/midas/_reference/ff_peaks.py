@@ -41,7 +41,8 @@ def regional_maxima(y: NDArray[np.integer], z: NDArray[np.integer], value: NDArr
     return np.flatnonzero(value >= neigh[z - z0 + 1, y - y0 + 1])
 
 
-def pv_model(params: NDArray[np.float64], r_px: NDArray[np.float64], eta_deg: NDArray[np.float64]) -> NDArray[np.float64]:
+def pv_model(params: NDArray[np.float64], r_px: NDArray[np.float64],
+             eta_deg: NDArray[np.float64]) -> NDArray[np.float64]:
     """bg + Σ Imax·[μ·L + (1−μ)·G] (upstream_facts §4.1); params = bg, then 8 per peak."""
     p = np.asarray(params, dtype=np.float64)
     out = np.full(np.shape(r_px), p[0], dtype=np.float64)

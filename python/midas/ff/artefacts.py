@@ -130,7 +130,7 @@ def read_all_peaks_ps(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np
         counts = np.frombuffer(raw, "<i4", n, 4)
         offsets = np.frombuffer(raw, "<i8", n, 4 + 4 * n)
         rows = [np.frombuffer(raw, "<f8", int(c) * len(PS_COLUMNS), int(o)).reshape(-1, len(PS_COLUMNS))
-                for c, o in zip(counts, offsets)]
+                for c, o in zip(counts, offsets, strict=True)]
     except (ValueError, IndexError) as exc:
         raise FormatError(f"{p}: not a complete AllPeaks_PS.bin: {exc}") from exc
     frame = np.repeat(np.arange(n, dtype=np.int32), counts)
@@ -152,7 +152,7 @@ def read_all_peaks_px(path: str | Path) -> tuple[list[NDArray[np.int16]], NDArra
         counts = np.frombuffer(raw, "<i4", n, 8)
         offsets = np.frombuffer(raw, "<i8", n, 8 + 4 * n)
         out: list[NDArray[np.int16]] = []
-        for c, o in zip(counts, offsets):
+        for c, o in zip(counts, offsets, strict=True):
             pos = int(o)
             for _ in range(int(c)):
                 npx = int(np.frombuffer(raw, "<i4", 1, pos)[0])
@@ -189,7 +189,7 @@ def write_radius_csv(path: str | Path, ring_spots: RingSpots) -> Path:
 # -- FitSetup --------------------------------------------------------------------------------------
 def _input_all_lines(setup: FitSetupResult, extra: bool) -> Iterable[str]:
     table = setup.extra_info if extra else setup.input_all
-    for row, ok in zip(table, setup.kept):
+    for row, ok in zip(table, setup.kept, strict=True):
         if ok:
             yield " ".join(f"{v:12.5f}" for v in row) + "\n"
         elif extra:

@@ -35,7 +35,7 @@ def spots_matrix(setup: FitSetupResult) -> NDArray[np.float64]:
     ia = setup.input_all
     out = np.zeros((ia.shape[0], 9))
     out[:, :8] = ia
-    radius = {r: x for r, x in zip(setup.ring_numbers, setup.ring_radius_um)}
+    radius = {r: x for r, x in zip(setup.ring_numbers, setup.ring_radius_um, strict=True)}
     ring = ia[:, 5].astype(np.int64)
     ideal = np.array([radius.get(int(r), 0.0) for r in ring]) if ring.size else np.zeros(0)
     out[:, 8] = np.where(ideal > 0, np.hypot(ia[:, 0], ia[:, 1]) - ideal, 0.0)
@@ -97,8 +97,9 @@ class BinnedSpots:
         r = np.asarray(ring, dtype=np.int64)
         ie = np.floor((180.0 + np.asarray(eta_deg, dtype=np.float64)) / self.eta_bin_size_deg).astype(np.int64)
         io = np.floor((180.0 + np.asarray(omega_deg, dtype=np.float64)) / self.ome_bin_size_deg).astype(np.int64)
-        return (r - 1) * self.n_eta_bins * self.n_ome_bins + np.mod(ie, self.n_eta_bins) * self.n_ome_bins \
+        key = (r - 1) * self.n_eta_bins * self.n_ome_bins + np.mod(ie, self.n_eta_bins) * self.n_ome_bins \
             + np.mod(io, self.n_ome_bins)
+        return np.asarray(key, dtype=np.int64)
 
     def lookup(self, ring: int, eta_deg: float, omega_deg: float) -> NDArray[np.int32]:
         """0-based rows of ``spots`` whose tolerance window covers (ring, η, ω); empty if none.
@@ -116,20 +117,19 @@ class BinnedSpots:
             return self.rows[:0]
         return self.rows[self.cell_start[c]:self.cell_start[c + 1]]
 
-    def dense_counts(self, ring: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    def dense_counts(self, ring: int) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         """``(n_eta, n_ome)`` counts and offsets (into ``rows``) of one ring, upstream's nData layout."""
         n_cells = self.n_eta_bins * self.n_ome_bins
         lo, hi = (ring - 1) * n_cells, ring * n_cells
         a, b = np.searchsorted(self.cell_key, [lo, hi])
         counts = np.zeros(n_cells, dtype=np.int32)
-        offsets = np.zeros(n_cells, dtype=np.int64)
         local = self.cell_key[a:b] - lo
         counts[local] = np.diff(self.cell_start[a:b + 1])
         # Offsets of empty cells: the position the next occupied cell starts at (as upstream).
         first = np.searchsorted(local, np.arange(n_cells))
         offsets = self.cell_start[a + first]
         return counts.reshape(self.n_eta_bins, self.n_ome_bins), \
-            offsets.astype(np.int64).reshape(self.n_eta_bins, self.n_ome_bins)  # type: ignore[return-value]
+            offsets.astype(np.int64).reshape(self.n_eta_bins, self.n_ome_bins)
 
 
 def bin_spots(setup: FitSetupResult, *, eta_bin_size_deg: float | None = None, ome_bin_size_deg: float | None = None,
@@ -164,7 +164,7 @@ def bin_spots(setup: FitSetupResult, *, eta_bin_size_deg: float | None = None, o
                          f"MarginOme {mo}, StepSizeOrient {so})")
     spots = spots_matrix(setup)
     n_eta, n_ome = math.ceil(360.0 / eb), math.ceil(360.0 / ob)
-    radius = dict(zip(setup.ring_numbers, setup.ring_radius_um))
+    radius = dict(zip(setup.ring_numbers, setup.ring_radius_um, strict=True))
     n_ring_bins = max(setup.ring_numbers) if setup.ring_numbers else 0
     ring = spots[:, 5].astype(np.int64)
     use = np.flatnonzero((ring >= 1) & np.isin(ring, list(radius)))

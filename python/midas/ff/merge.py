@@ -123,7 +123,7 @@ def _pairs_by_overlap(px_open: list[NDArray[np.int64]], px_new: list[NDArray[np.
         z = np.zeros(0, np.int64)
         return z, z, np.zeros(0)
     jj = np.repeat(jn, counts)
-    idx = np.concatenate([np.arange(a, b) for a, b in zip(lo[counts > 0], hi[counts > 0])])
+    idx = np.concatenate([np.arange(a, b) for a, b in zip(lo[counts > 0], hi[counts > 0], strict=True)])
     ii = io[idx]
     key = ii * (len(px_new) + 1) + jj
     uniq, n_shared = np.unique(key, return_counts=True)
@@ -210,7 +210,7 @@ def merge_peaks(peaks: PeakTable, *, overlap_length_px: float = 2.0, use_pixel_o
             partner = _greedy(i, j, cost, len(open_spots), new.size)
         taken = np.zeros(new.size, dtype=bool)
         still_open, still_last = [], []
-        for s, p, lst in zip(open_spots, partner, open_last):
+        for s, p in zip(open_spots, partner, strict=True):
             if p >= 0:
                 spot_of[new[p]] = s
                 taken[p] = True

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,7 +203,7 @@ class PeakSearchConfig:
             from midas.crystal.hkl import hkl_table_from_params
 
             table = hkl_table_from_params(p)
-            ring_radius_um = {int(r): float(x) for r, x in zip(table.ring_numbers, table.ring_radius_um)}
+            ring_radius_um = {int(r): float(x) for r, x in zip(table.ring_numbers, table.ring_radius_um, strict=True)}
         do_full = bool(int(_last(_get(p, "DoFullImage", 0))))
         radii = []
         for ring, _thr in rings:
@@ -338,8 +338,11 @@ def ring_band_thresholds(config: PeakSearchConfig) -> NDArray[np.float32]:
         thr[...] = config.ring_thresholds[0][1]
         return thr
     r_um, _eta = pixel_grid_to_ideal(config.detector)
-    for (_ring, t), rad in zip(config.ring_thresholds, config.ring_radius_um):
-        thr[np.abs(r_um - rad) < config.width_um] = t
+    dist = np.empty_like(r_um)
+    for (_ring, t), rad in zip(config.ring_thresholds, config.ring_radius_um, strict=True):
+        np.subtract(r_um, rad, out=dist)
+        np.abs(dist, out=dist)
+        thr[dist < config.width_um] = t
     return thr
 
 
@@ -551,13 +554,14 @@ def search_frames(frames: NDArray[Any], plan: PixelPlan, config: PeakSearchConfi
     bad = [v for v in (config.gap_intensity, config.bad_px_intensity) if v is not None]
     det = config.detector
     empty_f = np.zeros(0, dtype=np.float32)
-    return core().ff_find_peaks(
+    out: list[tuple[Any, ...]] = core().ff_find_peaks(
         np.ascontiguousarray(f), plan.shape[1], plan.shape[0], plan.runs["dst_start"], plan.runs["src_start"],
         plan.runs["src_stride"], plan.runs["length"], plan.runs["offset"], plan.runs["threshold"],
         empty_f if plan.dark is None else plan.dark, plan.pixel_class,
         empty_f if plan.dark_map is None else plan.dark_map, *plan.src_affine, plan.grow,
         bc_y_px=det.bc_px[0], bc_z_px=det.bc_px[1], saturation=float(config.saturation), bad_values=bad,
         **{k: getattr(config, k) for k in _CORE_KW}, **config.lm.kwargs())
+    return out
 
 
 def search_peaks(
@@ -628,12 +632,11 @@ def search_peaks(
     Regions dropped because they reach ``MaxNrPx`` and regions with more than ``MaxNPeaks``
     maxima are counted and reported with a warning; results do not depend on ``n_threads``.
     """
+    from midas.ff._frames import BlockReader
     from midas.geometry.omega import LABELS, frame_to_omega
     from midas.io.corrections import bad_pixel_mask, dark_mean
     from midas.io.frames import FrameSeries
     from midas.parallel import max_threads, threads
-
-    from midas.ff._frames import BlockReader
 
     if omega_label not in LABELS:
         raise ParamError(f"omega_label {omega_label!r}: expected one of {sorted(LABELS)}")
@@ -704,11 +707,12 @@ def search_peaks(
         parts: list[tuple[int, tuple[Any, ...]]] = []
         totals = {"regions": 0, "too_small": 0, "too_large": 0, "saturated": 0, "truncated": 0, "kept_pixels": 0,
                   "grown_pixels": 0}
-        starts = range(first, stop, block)
+        starts: Iterable[int] = range(first, stop, block)
         if progress:
             from midas.cli.common import progress as bar
 
-            starts = bar(starts, total=len(starts), desc="peak search", unit="block", disable=False)
+            starts = bar(starts, total=len(range(first, stop, block)), desc="peak search", unit="block",
+                         disable=False)
         buf = None
         with BlockReader(frames, nt) as reader, threads(nt):
             for b0 in starts:
@@ -804,9 +808,10 @@ def pseudo_voigt(params: ArrayLike, r_px: ArrayLike, eta_deg: ArrayLike) -> tupl
     ``I = bg + Σ Imax·[μ/((1+ΔR²/σLR²)(1+Δη²/σLη²)) + (1−μ)·exp(−½(ΔR²/σGR² + Δη²/σGη²))]``
     (upstream_facts.md §4.1).
     """
-    return core().ff_pv_model_jacobian(np.ascontiguousarray(params, dtype=np.float64),
-                                       np.ascontiguousarray(r_px, dtype=np.float64),
-                                       np.ascontiguousarray(eta_deg, dtype=np.float64))
+    model, jac = core().ff_pv_model_jacobian(np.ascontiguousarray(params, dtype=np.float64),
+                                             np.ascontiguousarray(r_px, dtype=np.float64),
+                                             np.ascontiguousarray(eta_deg, dtype=np.float64))
+    return np.asarray(model, dtype=np.float64), np.asarray(jac, dtype=np.float64)
 
 
 def fit_pseudo_voigt(r_px: ArrayLike, eta_deg: ArrayLike, value: ArrayLike, start: ArrayLike, lower: ArrayLike,
@@ -834,9 +839,10 @@ def fit_pseudo_voigt(r_px: ArrayLike, eta_deg: ArrayLike, value: ArrayLike, star
     """
     lm = lm or LmSettings()
     f = np.ascontiguousarray
-    return core().ff_fit_pseudo_voigt(f(r_px, dtype=np.float64), f(eta_deg, dtype=np.float64),
-                                      f(value, dtype=np.float64), f(start, dtype=np.float64),
-                                      f(lower, dtype=np.float64), f(upper, dtype=np.float64), **lm.kwargs())
+    params, cost, iterations, status = core().ff_fit_pseudo_voigt(
+        f(r_px, dtype=np.float64), f(eta_deg, dtype=np.float64), f(value, dtype=np.float64),
+        f(start, dtype=np.float64), f(lower, dtype=np.float64), f(upper, dtype=np.float64), **lm.kwargs())
+    return np.asarray(params, dtype=np.float64), float(cost), int(iterations), int(status)
 
 
 def analyse_region(y_px: ArrayLike, z_px: ArrayLike, value: ArrayLike, maxima: ArrayLike, *, threshold: float,
@@ -867,7 +873,8 @@ def analyse_region(y_px: ArrayLike, z_px: ArrayLike, value: ArrayLike, maxima: A
     """
     lm = lm or LmSettings()
     f = np.ascontiguousarray
-    return core().ff_analyse_region(f(y_px, dtype=np.float64), f(z_px, dtype=np.float64), f(value, dtype=np.float64),
+    rows = core().ff_analyse_region(f(y_px, dtype=np.float64), f(z_px, dtype=np.float64), f(value, dtype=np.float64),
                                     f(maxima, dtype=np.int32), float(threshold), bool(mask_touched), float(bc_px[0]),
                                     float(bc_px[1]), do_peak_fit=bool(do_peak_fit), **lm.kwargs())
+    return np.asarray(rows, dtype=np.float64)
 

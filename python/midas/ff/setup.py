@@ -130,8 +130,8 @@ class FitSetupSettings:
         ff = FFParams.from_params(p)
         table = hkl_table if hkl_table is not None else hkl_table_from_params(p)
         rings = np.asarray(table.ring_numbers)
-        ring_d = {int(r): float(d) for r, d in zip(rings, table.ring_d_A)}
-        ring_r = {int(r): float(x) for r, x in zip(rings, table.ring_radius_um)}
+        ring_d = {int(r): float(d) for r, d in zip(rings, table.ring_d_A, strict=True)}
+        ring_r = {int(r): float(x) for r, x in zip(rings, table.ring_radius_um, strict=True)}
         ranges = ff.omega_ranges_deg or ((-180.0, 180.0),)
         boxes = ff.box_sizes_um or ((-1e9, 1e9, -1e9, 1e9),) * len(ranges)
 
@@ -142,7 +142,8 @@ class FitSetupSettings:
         keys = {
             "LatticeParameter": tuple(ff.lattice), "MaxRingRad": ff.rho_d_um, "SpaceGroup": ff.space_group,
             "Wavelength": ff.wavelength_A, "Distance": ff.lsd_um, "Rsample": ff.rsample_um or 0.0,
-            "Hbeam": ff.hbeam_um or 0.0, "px": ff.pixel_size_um, "BeamSize": float(opt("BeamSize", opt("BeamThickness", 0.0))),
+            "Hbeam": ff.hbeam_um or 0.0, "px": ff.pixel_size_um,
+            "BeamSize": float(opt("BeamSize", opt("BeamThickness", 0.0))),
             "StepsizePos": ff.step_size_pos_um if ff.step_size_pos_um is not None else 5.0,
             "StepsizeOrient": ff.step_size_orient_deg if ff.step_size_orient_deg is not None else 0.2,
             "MarginRadius": ff.margin_radius_um if ff.margin_radius_um is not None else 500.0,
@@ -320,7 +321,7 @@ def fit_setup(ring_spots: RingSpots, settings: FitSetupSettings) -> FitSetupResu
     abs_eta = np.abs(eta_w)
     ok_eta = (abs_eta > s.min_eta_deg) & (abs_eta < 180.0 - s.min_eta_deg)
     in_window = np.zeros(n, dtype=bool)
-    for (lo, hi), (y0, y1, z0, z1) in zip(s.omega_ranges_deg, s.box_sizes_um):
+    for (lo, hi), (y0, y1, z0, z1) in zip(s.omega_ranges_deg, s.box_sizes_um, strict=True):
         in_window |= (omega_w >= lo) & (omega_w <= hi) & (y_w > y0) & (y_w < y1) & (z_w > z0) & (z_w < z1)
     kept = ok_eta & in_window & np.isfinite(y_w) & np.isfinite(omega_w)
 

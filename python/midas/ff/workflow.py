@@ -107,7 +107,7 @@ def run_ff_front(data: Any, params: Any = None, *, out_dir: str | Path | None = 
         elif not isinstance(params, MidasParams):
             params = MidasParams.from_mapping(dict(params))
         hkls = hkl_table_from_params(params)
-        radii = {int(r): float(x) for r, x in zip(hkls.ring_numbers, hkls.ring_radius_um)}
+        radii = {int(r): float(x) for r, x in zip(hkls.ring_numbers, hkls.ring_radius_um, strict=True)}
         config = PeakSearchConfig.from_params(params, ring_radius_um=radii)
         t0 = time.perf_counter()
         peaks = search_peaks(data, config, params, omega_label=omega_label, n_threads=n_threads, progress=progress,
