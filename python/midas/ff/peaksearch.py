@@ -611,8 +611,8 @@ def search_peaks(
     n_threads : int, optional
         Threads for decoding and searching (default: :func:`midas.parallel.max_threads`).
     block_frames : int, optional
-        Frames decoded and searched together (default ``4·n_threads``); memory is about
-        ``block_frames`` raw frames plus the peak table.
+        Frames decoded and searched together (default ``2·n_threads``, at least 2); memory is
+        about ``block_frames`` raw frames plus the candidate-pixel plan plus the peak table.
     progress : bool
         Show a progress bar on stderr.
 
@@ -700,7 +700,7 @@ def search_peaks(
         nt = max_threads() if n_threads is None else int(n_threads)
         if nt < 1:
             raise ParamError(f"n_threads must be >= 1, got {n_threads}")
-        block = 4 * nt if block_frames is None else int(block_frames)
+        block = max(2, 2 * nt) if block_frames is None else int(block_frames)
         if block < 1:
             raise ParamError(f"block_frames must be >= 1, got {block_frames}")
 
