@@ -37,6 +37,20 @@ py::array_t<double> polygon_sector_areas(const carray<double>& polygons, double 
     return out;
 }
 
+py::array_t<double> polygon_disk_areas(const carray<double>& polygons, double r_px, bool off_origin) {
+    check_shape(polygons, "polygons", {-1, -1, 2});
+    const auto n_poly = polygons.shape(0);
+    const auto n_vert = static_cast<int>(polygons.shape(1));
+    if (n_vert < 3) throw midas::ParamError("polygon_disk_areas: polygons need at least 3 vertices");
+    py::array_t<double> out(n_poly);
+    auto o = out.mutable_unchecked<1>();
+    const auto* p = reinterpret_cast<const mi::Point2*>(polygons.data());
+    for (py::ssize_t i = 0; i < n_poly; ++i)
+        o(i) = off_origin ? mi::polygon_disk_area_off_origin(p + i * n_vert, n_vert, r_px)
+                          : mi::polygon_disk_area(p + i * n_vert, n_vert, r_px);
+    return out;
+}
+
 template <class Real>
 py::dict build_map(const carray<double>& corner_y_px, const carray<double>& corner_z_px,
                    const std::optional<carray<std::int32_t>>& raw_index,
@@ -64,14 +78,30 @@ py::dict build_map(const carray<double>& corner_y_px, const carray<double>& corn
     const auto nnz = static_cast<py::ssize_t>(m.indices.size());
     const auto n_bins = static_cast<py::ssize_t>(m.bin_area.size());
     py::dict d;
+    const bool shared_fractions = m.fractions.empty();
     d["indptr"] = to_numpy(std::move(m.indptr), {n_bins + 1});
     d["indices"] = to_numpy(std::move(m.indices), {nnz});
     d["weights"] = to_numpy(std::move(m.weights), {nnz});
-    d["fractions"] = to_numpy(std::move(m.fractions), {nnz});
+    if (shared_fractions)
+        d["fractions"] = d["weights"];
+    else
+        d["fractions"] = to_numpy(std::move(m.fractions), {nnz});
     d["bin_area"] = to_numpy(std::move(m.bin_area), {n_bins});
     d["bin_flagged"] = to_numpy(std::move(m.bin_flagged), {n_bins});
     d["n_degenerate"] = m.n_degenerate;
     return d;
+}
+
+py::tuple pixel_corners(const midas::geometry::FFDetector& det, std::int64_t n_y, std::int64_t n_z) {
+    py::array_t<double> cy({n_z + 1, n_y + 1});
+    py::array_t<double> cz({n_z + 1, n_y + 1});
+    auto ys = midas::span<double>(cy.mutable_data(), static_cast<std::size_t>(cy.size()));
+    auto zs = midas::span<double>(cz.mutable_data(), static_cast<std::size_t>(cz.size()));
+    {
+        py::gil_scoped_release release;
+        mi::ff_pixel_corners(det, n_y, n_z, ys, zs);
+    }
+    return py::make_tuple(cy, cz);
 }
 
 template <class In>
@@ -97,6 +127,10 @@ void def_sentinels(py::module_& m) {
 void bind_integration(py::module_& m) {
     m.def("polygon_sector_areas", &polygon_sector_areas, py::arg("polygons"), py::arg("r0_px"), py::arg("r1_px"),
           py::arg("eta0_deg"), py::arg("eta1_deg"), "Exact area of each polygon inside one annular sector.");
+    m.def("polygon_disk_areas", &polygon_disk_areas, py::arg("polygons"), py::arg("r_px"), py::arg("off_origin"),
+          "Area of each polygon inside the disk of radius r_px about the origin.");
+    m.def("ff_pixel_corners", &pixel_corners, py::arg("det"), py::arg("n_y"), py::arg("n_z"),
+          "(corner_y_px, corner_z_px), each (n_z + 1, n_y + 1): corrected corner coordinates in pixels.");
     m.def("build_detector_map_f32", &build_map<float>, py::arg("corner_y_px"), py::arg("corner_z_px"),
           py::arg("raw_index"), py::arg("mask"), py::arg("r_edges_px"), py::arg("eta_min_deg"),
           py::arg("eta_bin_size_deg"), py::arg("n_eta"), py::arg("lsd_px"), py::arg("solid_angle"),

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "midas/core/error.hpp"
+#include "midas/core/parallel.hpp"
 #include "midas/integration/detector_map.hpp"
 
 namespace midas::integration {
@@ -14,49 +15,54 @@ namespace {
 constexpr std::int64_t rows_per_chunk = 8;  // fixed work unit: results never depend on threads
 constexpr double eta_pad_deg = 1e-9;        // widen candidate ranges; extra bins get zero area
 
-struct Entry {
-    std::int32_t bin;
-    std::int32_t pixel;  // transformed pixel index Z·n_y + Y
-    double fraction;
-};
-
+/// Entries of one chunk of pixel rows in pixel order: per pixel a count, then (bin, fraction).
+template <class Real>
 struct ChunkOut {
-    std::vector<Entry> entries;
+    std::vector<std::uint16_t> count;  // entries per pixel of the chunk
+    std::vector<std::int32_t> bin;
+    std::vector<Real> fraction;
     std::vector<std::int32_t> flagged;  // bins touched by masked pixels
     std::int64_t n_degenerate = 0;
 };
 
 double wrap180(double d) {
-    while (d > 180.0) d -= 360.0;
-    while (d <= -180.0) d += 360.0;
+    if (d > 180.0) d -= 360.0;
+    if (d <= -180.0) d += 360.0;
     return d;
 }
 
-double segment_distance(Point2 a, Point2 b) {
+double segment_distance2(Point2 a, Point2 b) {
     const Point2 d{b.y - a.y, b.z - a.z};
     const double dd = dot(d, d);
     double t = dd > 0.0 ? -dot(a, d) / dd : 0.0;
     t = t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t);
-    return std::hypot(a.y + t * d.y, a.z + t * d.z);
+    const Point2 c{a.y + t * d.y, a.z + t * d.z};
+    return dot(c, c);
 }
 
 /// One pixel's overlaps with the bins, appended to `pieces` as (bin, area in px²).
 class PixelSplitter {
    public:
-    PixelSplitter(const BinGrid& bins) : bins_(bins), edges_(bins.r_edges_px.data()), n_r_(bins.n_r()) {
+    explicit PixelSplitter(const BinGrid& bins)
+        : bins_(bins), edges_(bins.r_edges_px.data()), n_r_(bins.n_r()) {
         eta_lo_ = bins.eta_min_deg;
         eta_hi_ = bins.eta_min_deg + bins.eta_bin_size_deg * static_cast<double>(bins.n_eta);
+        // ray directions of every η edge, and of the mid-edge of bins wider than 180°
+        dirs_.resize(static_cast<std::size_t>(bins.n_eta + 1));
+        mids_.resize(static_cast<std::size_t>(bins.n_eta));
+        for (std::int64_t j = 0; j <= bins.n_eta; ++j)
+            dirs_[static_cast<std::size_t>(j)] = eta_direction(edge(j) * deg_to_rad);
+        for (std::int64_t j = 0; j < bins.n_eta; ++j)
+            mids_[static_cast<std::size_t>(j)] = eta_direction((edge(j) + 0.5 * bins.eta_bin_size_deg) * deg_to_rad);
     }
 
     // Returns the footprint area; pieces receives (bin, area) pairs in a fixed order.
-    double split(Point2 (&quad)[4], double (&eta)[4], double (&rad)[4],
-                 std::vector<std::pair<std::int32_t, double>>& pieces) {
+    double split(Point2 (&quad)[4], double (&eta)[4], std::vector<std::pair<std::int32_t, double>>& pieces) {
         pieces.clear();
         double area = polygon_area(quad, 4);
         if (area < 0.0) {
             std::swap(quad[1], quad[3]);
             std::swap(eta[1], eta[3]);
-            std::swap(rad[1], rad[3]);
             area = -area;
         }
         if (!(area > 0.0)) return 0.0;
@@ -66,11 +72,15 @@ class PixelSplitter {
         u[0] = eta[0];
         for (int k = 1; k < 4; ++k) u[k] = u[k - 1] + wrap180(eta[k] - eta[k - 1]);
         const double winding = u[3] + wrap180(eta[0] - eta[3]) - u[0];
-        double rmax = std::max(std::max(rad[0], rad[1]), std::max(rad[2], rad[3]));
-        double rmin = std::numeric_limits<double>::infinity();
-        for (int k = 0; k < 4; ++k) rmin = std::min(rmin, segment_distance(quad[k], quad[(k + 1) % 4]));
-        const bool around_beam = std::abs(winding) > 180.0 || rmin <= 0.0;
-        if (around_beam) rmin = 0.0;
+        double rmax2 = 0.0;
+        double rmin2 = std::numeric_limits<double>::infinity();
+        for (int k = 0; k < 4; ++k) {
+            rmax2 = std::max(rmax2, dot(quad[k], quad[k]));
+            rmin2 = std::min(rmin2, segment_distance2(quad[k], quad[(k + 1) % 4]));
+        }
+        around_beam_ = std::abs(winding) > 180.0 || rmin2 <= 0.0;
+        const double rmin = around_beam_ ? 0.0 : std::sqrt(rmin2);
+        const double rmax = std::sqrt(rmax2);
         const double umin = std::min(std::min(u[0], u[1]), std::min(u[2], u[3]));
         const double umax = std::max(std::max(u[0], u[1]), std::max(u[2], u[3]));
 
@@ -81,18 +91,16 @@ class PixelSplitter {
         const std::int64_t i_end =
             std::min<std::int64_t>(n_r_, std::lower_bound(edges_, edges_ + n_r_ + 1, rmax) - edges_);
 
-        candidate_eta_bins(around_beam, umin, umax);
+        candidate_eta_bins(umin, umax);
         for (const std::int64_t j : eta_bins_) {
-            const double e0 = eta_lo_ + bins_.eta_bin_size_deg * static_cast<double>(j);
-            const double e1 = e0 + bins_.eta_bin_size_deg;
             int n_parts = 0;
-            if (!around_beam && inside_wedge(umin, umax, e0, e1)) {
-                parts_[0][0] = quad[0], parts_[0][1] = quad[1], parts_[0][2] = quad[2], parts_[0][3] = quad[3];
+            if (!around_beam_ && inside_wedge(umin, umax, edge(j), edge(j + 1))) {
+                for (int k = 0; k < 4; ++k) parts_[0][k] = quad[k];
                 part_n_[0] = 4;
                 part_area_[0] = area;
                 n_parts = 1;
             } else {
-                n_parts = clip_to_bin(quad, e0, e1);
+                n_parts = clip_to_bin(quad, j);
                 if (n_parts == 0) continue;
             }
             // telescoping radial split: area in bin i = D(edge[i+1]) − D(edge[i])
@@ -108,19 +116,22 @@ class PixelSplitter {
     }
 
    private:
+    [[nodiscard]] double edge(std::int64_t j) const { return eta_lo_ + bins_.eta_bin_size_deg * static_cast<double>(j); }
+
     static bool inside_wedge(double umin, double umax, double e0, double e1) {
         for (double s : {-360.0, 0.0, 360.0})
             if (umin + s >= e0 && umax + s <= e1) return true;
         return false;
     }
 
-    void candidate_eta_bins(bool around_beam, double umin, double umax) {
+    void candidate_eta_bins(double umin, double umax) {
         eta_bins_.clear();
         const double size = bins_.eta_bin_size_deg;
-        if (around_beam || umax - umin >= 360.0) {
+        if (around_beam_ || umax - umin >= 360.0) {
             for (std::int64_t j = 0; j < bins_.n_eta; ++j) eta_bins_.push_back(j);
             return;
         }
+        int n_ranges = 0;
         for (double s : {-360.0, 0.0, 360.0}) {
             const double lo = std::max(umin + s - eta_pad_deg, eta_lo_);
             const double hi = std::min(umax + s + eta_pad_deg, eta_hi_);
@@ -129,28 +140,32 @@ class PixelSplitter {
             const auto j1 = std::min<std::int64_t>(bins_.n_eta - 1,
                                                    static_cast<std::int64_t>(std::floor((hi - eta_lo_) / size)));
             for (std::int64_t j = j0; j <= j1; ++j) eta_bins_.push_back(j);
+            ++n_ranges;
         }
-        std::sort(eta_bins_.begin(), eta_bins_.end());
-        eta_bins_.erase(std::unique(eta_bins_.begin(), eta_bins_.end()), eta_bins_.end());
+        if (n_ranges > 1) {
+            std::sort(eta_bins_.begin(), eta_bins_.end());
+            eta_bins_.erase(std::unique(eta_bins_.begin(), eta_bins_.end()), eta_bins_.end());
+        }
     }
 
-    // Clip the quad to the wedge [e0, e1] (two convex halves when wider than 180°).
-    int clip_to_bin(const Point2 (&quad)[4], double e0, double e1) {
-        const double width = e1 - e0;
+    // Clip the quad to η bin j (two convex halves when the bin is wider than 180°).
+    int clip_to_bin(const Point2 (&quad)[4], std::int64_t j) {
+        const double width = bins_.eta_bin_size_deg;
+        const auto ju = static_cast<std::size_t>(j);
         if (width >= 360.0) {
             for (int k = 0; k < 4; ++k) parts_[0][k] = quad[k];
             part_n_[0] = 4;
             part_area_[0] = polygon_area(quad, 4);
             return 1;
         }
+        const Point2 rays[3] = {dirs_[ju], mids_[ju], dirs_[ju + 1]};
         const int halves = width > 180.0 ? 2 : 1;
         int n = 0;
         for (int h = 0; h < halves; ++h) {
-            const double a0 = e0 + width * h / halves;
-            const double a1 = h + 1 == halves ? e1 : e0 + width * (h + 1) / halves;
+            const Point2 d0 = rays[halves == 2 ? h : 0];
+            const Point2 d1 = rays[halves == 2 ? h + 1 : 2];
             Point2 scratch[max_clip_vertices];
-            const int m = clip_wedge(quad, 4, eta_direction(a0 * deg_to_rad), eta_direction(a1 * deg_to_rad),
-                                     parts_[n], scratch);
+            const int m = clip_wedge(quad, 4, d0, d1, parts_[n], scratch);
             if (m == 0) continue;
             const double pa = polygon_area(parts_[n], m);
             if (!(pa > 0.0)) continue;
@@ -162,10 +177,15 @@ class PixelSplitter {
     }
 
     double disk_area(int n_parts, double r, double rmin, double rmax) const {
+        if (r <= rmin) return 0.0;
         double acc = 0.0;
         for (int p = 0; p < n_parts; ++p) {
-            if (r <= rmin) continue;
-            acc += r >= rmax ? part_area_[p] : polygon_disk_area(parts_[p], part_n_[p], r);
+            if (r >= rmax)
+                acc += part_area_[p];
+            else if (around_beam_)
+                acc += polygon_disk_area(parts_[p], part_n_[p], r);
+            else
+                acc += polygon_disk_area_off_origin(parts_[p], part_n_[p], r);
         }
         return acc;
     }
@@ -174,6 +194,8 @@ class PixelSplitter {
     const double* edges_;
     std::int64_t n_r_;
     double eta_lo_ = 0.0, eta_hi_ = 0.0;
+    bool around_beam_ = false;
+    std::vector<Point2> dirs_, mids_;
     std::vector<std::int64_t> eta_bins_;
     Point2 parts_[2][max_clip_vertices];
     int part_n_[2] = {0, 0};
@@ -219,6 +241,34 @@ void check_inputs(span<const double> cy, span<const double> cz, std::int64_t n_y
 
 }  // namespace
 
+void ff_pixel_corners(const geometry::FFDetector& det, std::int64_t n_y, std::int64_t n_z, span<double> cy_px,
+                      span<double> cz_px) {
+    if (n_y <= 0 || n_z <= 0)
+        throw ParamError("ff_pixel_corners: detector shape (n_y, n_z) = (" + std::to_string(n_y) + ", " +
+                         std::to_string(n_z) + ") must be positive");
+    const auto n_corners = static_cast<std::size_t>((n_y + 1) * (n_z + 1));
+    if (cy_px.size() != n_corners || cz_px.size() != n_corners)
+        throw ParamError("ff_pixel_corners: output arrays need (n_z + 1)·(n_y + 1) = " + std::to_string(n_corners) +
+                         " values");
+    const geometry::FFModel m = geometry::make_ff_model(det);
+    const double inv_px = 1.0 / det.px_y_um;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t k = 0; k <= n_z; ++k) {
+        for (std::int64_t l = 0; l <= n_y; ++l) {
+            const auto c = static_cast<std::size_t>(k * (n_y + 1) + l);
+            geometry::IdealPoint p{};
+            if (geometry::pixel_to_ideal(m, static_cast<double>(l) - 0.5, static_cast<double>(k) - 0.5, p)) {
+                cy_px[c] = p.y_um * inv_px;
+                cz_px[c] = p.z_um * inv_px;
+            } else {
+                cy_px[c] = nan;
+                cz_px[c] = nan;
+            }
+        }
+    }
+}
+
 template <class Real>
 DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const double> corner_z_px,
                                      std::int64_t n_y, std::int64_t n_z, span<const std::int32_t> raw_index,
@@ -232,19 +282,15 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
     const double* cy = corner_y_px.data();
     const double* cz = corner_z_px.data();
 
-    // corner polar coordinates, shared by the 4 pixels around each corner
+    // corner azimuths, shared by the 4 pixels around each corner
     std::vector<double> c_eta(static_cast<std::size_t>(n_corners));
-    std::vector<double> c_rad(static_cast<std::size_t>(n_corners));
 #pragma omp parallel for schedule(static)
-    for (std::int64_t c = 0; c < n_corners; ++c) {
-        c_rad[c] = std::hypot(cy[c], cz[c]);
-        c_eta[c] = std::atan2(-cy[c], cz[c]) / deg_to_rad;
-    }
+    for (std::int64_t c = 0; c < n_corners; ++c) c_eta[c] = std::atan2(-cy[c], cz[c]) / deg_to_rad;
 
     const bool corrected = settings.solid_angle || settings.polarization;
     std::vector<double> inv_correction(corrected ? static_cast<std::size_t>(n_pixels) : 0);
     const std::int64_t n_chunks = (n_z + rows_per_chunk - 1) / rows_per_chunk;
-    std::vector<ChunkOut> chunks(static_cast<std::size_t>(n_chunks));
+    std::vector<ChunkOut<Real>> chunks(static_cast<std::size_t>(n_chunks));
     const double quantum = settings.fraction_quantum;
 
 #pragma omp parallel
@@ -253,20 +299,24 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
         std::vector<std::pair<std::int32_t, double>> pieces;
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t ch = 0; ch < n_chunks; ++ch) {
-            ChunkOut& out = chunks[static_cast<std::size_t>(ch)];
+            ChunkOut<Real>& out = chunks[static_cast<std::size_t>(ch)];
             const std::int64_t z_end = std::min(n_z, (ch + 1) * rows_per_chunk);
+            const std::int64_t n_here = (z_end - ch * rows_per_chunk) * n_y;
+            out.count.assign(static_cast<std::size_t>(n_here), 0);
+            out.bin.reserve(static_cast<std::size_t>(3 * n_here));
+            out.fraction.reserve(static_cast<std::size_t>(3 * n_here));
+            std::int64_t local = 0;
             for (std::int64_t z = ch * rows_per_chunk; z < z_end; ++z) {
-                for (std::int64_t y = 0; y < n_y; ++y) {
+                for (std::int64_t y = 0; y < n_y; ++y, ++local) {
                     const std::int64_t pix = z * n_y + y;
                     const std::int64_t col = raw_index.empty() ? pix : raw_index[pix];
                     const std::int64_t c[4] = {z * n_cy + y, z * n_cy + y + 1, (z + 1) * n_cy + y + 1,
                                                (z + 1) * n_cy + y};
                     Point2 quad[4];
-                    double eta[4], rad[4];
+                    double eta[4];
                     for (int k = 0; k < 4; ++k) {
                         quad[k] = Point2{cy[c[k]], cz[c[k]]};
                         eta[k] = c_eta[c[k]];
-                        rad[k] = c_rad[c[k]];
                     }
                     if (corrected) {
                         const Point2 centre{0.25 * (quad[0].y + quad[1].y + quad[2].y + quad[3].y),
@@ -275,7 +325,7 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
                                                                          settings.polarization,
                                                                          settings.polarization_fraction);
                     }
-                    const double area = splitter.split(quad, eta, rad, pieces);
+                    const double area = splitter.split(quad, eta, pieces);
                     if (!(area > 0.0)) {
                         ++out.n_degenerate;
                         continue;
@@ -284,6 +334,7 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
                     // fractions, optionally quantised by cumulative rounding (exact sums)
                     double cum = 0.0;
                     double prev_q = 0.0;
+                    std::size_t n_kept = 0;
                     for (const auto& [bin, a] : pieces) {
                         double f = a / area;
                         if (quantum > 0.0) {
@@ -296,9 +347,15 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
                         if (bad) {
                             if (settings.mask_policy == MaskPolicy::flag_bins) out.flagged.push_back(bin);
                         } else {
-                            out.entries.push_back(Entry{bin, static_cast<std::int32_t>(pix), f});
+                            out.bin.push_back(bin);
+                            out.fraction.push_back(static_cast<Real>(f));
+                            ++n_kept;
                         }
                     }
+                    if (n_kept > std::numeric_limits<std::uint16_t>::max())
+                        throw CapacityError("detector map: pixel (" + std::to_string(y) + ", " + std::to_string(z) +
+                                            ") overlaps " + std::to_string(n_kept) + " bins (max 65535)");
+                    out.count[static_cast<std::size_t>(local)] = static_cast<std::uint16_t>(n_kept);
                 }
             }
         }
@@ -310,35 +367,62 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
         result.n_degenerate += ch.n_degenerate;
         for (const auto b : ch.flagged) result.bin_flagged[static_cast<std::size_t>(b)] = 1;
     }
+    const std::uint8_t* flagged = result.bin_flagged.data();
     // CSR by counting sort over bins; chunk and entry order keep each row in pixel order
     result.indptr.assign(static_cast<std::size_t>(n_bins + 1), 0);
+    std::int64_t* indptr = result.indptr.data();
     for (const auto& ch : chunks)
-        for (const auto& e : ch.entries)
-            if (!result.bin_flagged[static_cast<std::size_t>(e.bin)]) ++result.indptr[static_cast<std::size_t>(e.bin) + 1];
-    for (std::int64_t b = 0; b < n_bins; ++b) result.indptr[b + 1] += result.indptr[b];
-    const auto nnz = static_cast<std::size_t>(result.indptr[static_cast<std::size_t>(n_bins)]);
+        for (const auto b : ch.bin)
+            if (!flagged[b]) ++indptr[b + 1];
+    for (std::int64_t b = 0; b < n_bins; ++b) indptr[b + 1] += indptr[b];
+    const auto nnz = static_cast<std::size_t>(indptr[n_bins]);
     result.indices.resize(nnz);
     result.weights.resize(nnz);
-    result.fractions.resize(nnz);
-    {
-        std::vector<std::int64_t> cursor(result.indptr.begin(), result.indptr.end() - 1);
-        for (auto& ch : chunks) {
-            for (const auto& e : ch.entries) {
-                if (result.bin_flagged[static_cast<std::size_t>(e.bin)]) continue;
-                const auto k = static_cast<std::size_t>(cursor[static_cast<std::size_t>(e.bin)]++);
-                result.indices[k] = raw_index.empty() ? e.pixel : raw_index[e.pixel];
-                result.fractions[k] = static_cast<Real>(e.fraction);
-                result.weights[k] = static_cast<Real>(corrected ? e.fraction * inv_correction[e.pixel] : e.fraction);
+    if (corrected) result.fractions.resize(nnz);  // else fractions == weights (left empty)
+
+    // scatter, split by bin range so that every thread writes its own rows; each range scans the
+    // entries in the same order, so the result does not depend on the number of ranges
+    const int n_ranges = std::max(1, midas::parallel::max_threads());
+    std::vector<std::int64_t> range_start(static_cast<std::size_t>(n_ranges + 1), n_bins);
+    range_start[0] = 0;
+    for (int t = 1; t < n_ranges; ++t) {
+        const auto target = static_cast<std::int64_t>(nnz) * t / n_ranges;
+        range_start[static_cast<std::size_t>(t)] = std::upper_bound(indptr, indptr + n_bins + 1, target) - indptr - 1;
+    }
+#pragma omp parallel for schedule(static, 1)
+    for (int t = 0; t < n_ranges; ++t) {
+        const std::int64_t b0 = range_start[static_cast<std::size_t>(t)];
+        const std::int64_t b1 = std::max(b0, range_start[static_cast<std::size_t>(t) + 1]);
+        std::vector<std::int64_t> cursor(indptr + b0, indptr + b1);
+        for (std::int64_t ch = 0; ch < n_chunks; ++ch) {
+            const ChunkOut<Real>& c = chunks[static_cast<std::size_t>(ch)];
+            std::int64_t pix = ch * rows_per_chunk * n_y;
+            std::size_t e = 0;
+            for (const auto cnt : c.count) {
+                for (std::size_t k = 0; k < cnt; ++k, ++e) {
+                    const std::int32_t b = c.bin[e];
+                    if (b < b0 || b >= b1 || flagged[b]) continue;
+                    const auto pos = static_cast<std::size_t>(cursor[static_cast<std::size_t>(b - b0)]++);
+                    const Real f = c.fraction[e];
+                    result.indices[pos] = static_cast<std::int32_t>(raw_index.empty() ? pix : raw_index[pix]);
+                    if (corrected) {
+                        result.fractions[pos] = f;
+                        result.weights[pos] = static_cast<Real>(static_cast<double>(f) * inv_correction[pix]);
+                    } else {
+                        result.weights[pos] = f;
+                    }
+                }
+                ++pix;
             }
-            std::vector<Entry>().swap(ch.entries);
         }
     }
+    chunks.clear();
+    const Real* frac = corrected ? result.fractions.data() : result.weights.data();
     result.bin_area.assign(static_cast<std::size_t>(n_bins), 0.0);
 #pragma omp parallel for schedule(static)
     for (std::int64_t b = 0; b < n_bins; ++b) {
         double acc = 0.0;
-        for (std::int64_t k = result.indptr[b]; k < result.indptr[b + 1]; ++k)
-            acc += static_cast<double>(result.fractions[static_cast<std::size_t>(k)]);
+        for (std::int64_t k = indptr[b]; k < indptr[b + 1]; ++k) acc += static_cast<double>(frac[k]);
         result.bin_area[b] = acc;
     }
     return result;

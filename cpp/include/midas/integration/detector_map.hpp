@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "midas/core/span.hpp"
+#include "midas/geometry/ff_detector.hpp"
 #include "midas/integration/polygon_sector.hpp"
 
 namespace midas::integration {
@@ -56,11 +57,20 @@ struct DetectorMap {
     std::vector<std::int64_t> indptr;    ///< n_bins + 1
     std::vector<std::int32_t> indices;   ///< raw pixel index (row·n_y_raw + column of the stored frame)
     std::vector<Real> weights;           ///< fraction / C
-    std::vector<Real> fractions;         ///< area fraction of the pixel inside the bin
+    std::vector<Real> fractions;         ///< area fraction of the pixel inside the bin; EMPTY when
+                                         ///< no correction is applied (then fractions == weights)
     std::vector<double> bin_area;        ///< Σ fractions of the bin's unmasked pixels (0 when flagged)
     std::vector<std::uint8_t> bin_flagged;  ///< 1 where a masked pixel touches the bin (flag_bins)
     std::int64_t n_degenerate = 0;       ///< pixels whose footprint has zero area (skipped)
 };
+
+/// Corrected-plane coordinates of every pixel corner of an FF detector, in pixels of the Y pitch
+/// (y_um / px_y_um, z_um / px_y_um): corner (k, l) is the point (Y, Z) = (l − ½, k − ½) of the
+/// frame after ImTransOpt mapped by midas::geometry::pixel_to_ideal (tilts, p0..p14, parallax).
+/// cy_px / cz_px are (n_z + 1, n_y + 1) row-major; NaN where a corner has no image (behind the
+/// sample). Throws GeometryError for an invalid detector, ParamError for wrong sizes.
+void ff_pixel_corners(const geometry::FFDetector& det, std::int64_t n_y, std::int64_t n_z, span<double> cy_px,
+                      span<double> cz_px);
 
 /// Build the integration matrix.
 ///

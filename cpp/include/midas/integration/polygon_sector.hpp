@@ -19,13 +19,7 @@
 
 #include <cmath>
 
-#ifndef MIDAS_HD
-#if defined(__CUDACC__)
-#define MIDAS_HD __host__ __device__
-#else
-#define MIDAS_HD
-#endif
-#endif
+#include "midas/core/hd.hpp"
 
 namespace midas::integration {
 
@@ -110,11 +104,11 @@ MIDAS_HD inline double triangle_disk_area(Point2 a, Point2 b, double r) {
     const double ad = dot(a, d);
     const double c = aa - r2;
     const double disc = ad * ad - dd * c;
-    if (disc <= 0.0) return sector_area(a, b, r);  // the line misses the circle: all outside
-    const double sq = std::sqrt(disc);
+    if (!a_in && !b_in && disc <= 0.0) return sector_area(a, b, r);  // the line misses the circle
+    const double sq = disc > 0.0 ? std::sqrt(disc) : 0.0;
     const double q = -(ad + std::copysign(sq, ad));  // numerically stable roots q/dd and c/q
-    double t1 = q / dd;
-    double t2 = c / q;
+    double t1 = q != 0.0 ? q / dd : 0.0;
+    double t2 = q != 0.0 ? c / q : 0.0;
     if (t1 > t2) {
         const double t = t1;
         t1 = t2;
@@ -142,6 +136,74 @@ MIDAS_HD inline double polygon_disk_area(const Point2* p, int n, double r) {
     double acc = 0.0;
     for (int i = 0; i < n; ++i) acc += triangle_disk_area(p[i], p[(i + 1) % n], r);
     return acc;
+}
+
+/// Area of polygon ∩ disk(0, r) for a polygon that does NOT contain the origin (it then subtends
+/// less than 180° as seen from the origin). Same value as polygon_disk_area, but each arc of the
+/// circle outside the polygon costs one atan2 (exit → entry point) instead of one per edge.
+/// Positive for a polygon listed in increasing-η order.
+MIDAS_HD inline double polygon_disk_area_off_origin(const Point2* p, int n, double r) {
+    if (r <= 0.0 || n < 3) return 0.0;
+    const double r2 = r * r;
+    double tri = 0.0;  // Σ cross(a, b) over the pieces of edges inside the disk
+    double arc = 0.0;  // Σ swept angle of the circle's arcs outside the polygon
+    bool open_arc = false, have_first_entry = false;
+    Point2 exit_pt{}, first_entry{};
+    auto close_arc = [&](Point2 entry) {
+        if (open_arc) {
+            arc += std::atan2(cross(exit_pt, entry), dot(exit_pt, entry));
+            open_arc = false;
+        } else {
+            first_entry = entry;
+            have_first_entry = true;
+        }
+    };
+    for (int i = 0; i < n; ++i) {
+        const Point2 a = p[i];
+        const Point2 b = p[(i + 1) % n];
+        const double aa = dot(a, a);
+        const double bb = dot(b, b);
+        const bool a_in = aa <= r2;
+        const bool b_in = bb <= r2;
+        if (a_in && b_in) {
+            tri += cross(a, b);
+            continue;
+        }
+        const Point2 d{b.y - a.y, b.z - a.z};
+        const double dd = dot(d, d);
+        if (dd == 0.0) continue;
+        const double ad = dot(a, d);
+        const double disc = ad * ad - dd * (aa - r2);
+        if (!a_in && !b_in && disc <= 0.0) continue;  // both ends outside, line misses the circle
+        const double sq = disc > 0.0 ? std::sqrt(disc) : 0.0;
+        const double q = -(ad + std::copysign(sq, ad));
+        double t1 = q != 0.0 ? q / dd : 0.0;
+        double t2 = q != 0.0 ? (aa - r2) / q : 0.0;
+        if (t1 > t2) {
+            const double t = t1;
+            t1 = t2;
+            t2 = t;
+        }
+        t1 = t1 < 0.0 ? 0.0 : (t1 > 1.0 ? 1.0 : t1);
+        t2 = t2 < 0.0 ? 0.0 : (t2 > 1.0 ? 1.0 : t2);
+        const Point2 p1{a.y + t1 * d.y, a.z + t1 * d.z};
+        const Point2 p2{a.y + t2 * d.y, a.z + t2 * d.z};
+        if (a_in) {  // leaves at t2
+            tri += cross(a, p2);
+            exit_pt = p2;
+            open_arc = true;
+        } else if (b_in) {  // enters at t1
+            close_arc(p1);
+            tri += cross(p1, b);
+        } else if (t1 < 1.0 && t2 > 0.0 && t1 < t2) {  // a chord inside the segment
+            close_arc(p1);
+            tri += cross(p1, p2);
+            exit_pt = p2;
+            open_arc = true;
+        }
+    }
+    if (open_arc && have_first_entry) arc += std::atan2(cross(exit_pt, first_entry), dot(exit_pt, first_entry));
+    return 0.5 * tri + 0.5 * r2 * arc;
 }
 
 /// Area of polygon ∩ annular sector {r0 ≤ R ≤ r1, η0 ≤ η ≤ η1} (η in degrees, any width
