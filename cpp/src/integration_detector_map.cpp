@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::int64_t rows_per_chunk = 8;  // fixed work unit: results never depend on threads
 constexpr double eta_pad_deg = 1e-9;        // widen candidate ranges; extra bins get zero area
+constexpr double min_fraction = 1e-12;      // unquantised pieces below this are rounding noise
 
 /// Entries of one chunk of pixel rows in pixel order: per pixel a count, then (bin, fraction).
 template <class Real>
@@ -343,7 +344,7 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
                             f = (q - prev_q) * quantum;
                             prev_q = q;
                         }
-                        if (!(f > 0.0)) continue;
+                        if (!(f > min_fraction)) continue;
                         if (bad) {
                             if (settings.mask_policy == MaskPolicy::flag_bins) out.flagged.push_back(bin);
                         } else {

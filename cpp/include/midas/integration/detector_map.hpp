@@ -47,7 +47,8 @@ struct MapSettings {
     MaskPolicy mask_policy = MaskPolicy::flag_bins;
     /// > 0: round each pixel's fractions to multiples of this quantum by cumulative rounding, so
     /// they stay exact in float32 and a fully covered pixel's fractions sum to exactly 1
-    /// (use 2^-24). 0: keep the exact double fractions.
+    /// (use 2^-24). 0: keep the exact double fractions (pieces below 1e-12 of a pixel, rounding
+    /// noise of the split, are dropped).
     double fraction_quantum = 0.0;
 };
 
