@@ -139,7 +139,7 @@ def snip_background(y: ArrayLike, iterations: int = 50) -> NDArray[np.float64]:
     return out
 
 
-def find_peaks(y: ArrayLike, *, snip_iterations: int = 50, smooth: bool = False, min_snr: float = 6.0,
+def find_peaks(y: ArrayLike, *, snip_iterations: int = 50, smooth: bool = False, min_snr: float = 8.0,
                min_fraction: float = 0.01) -> NDArray[np.int64]:
     """Indices of peaks above a SNIP background.
 
