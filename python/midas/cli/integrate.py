@@ -71,12 +71,13 @@ def run(args: argparse.Namespace) -> int:
     from midas.integration.mapper import MapOptions
     from midas.integration.peakfit import PeakFitSettings
     from midas.integration.workflow import IntegrationJob, data_file_series, default_peak_fit, run_integration
-    from midas.params import read_params
+    from midas.params import parse_text, read_params
 
     params = read_params(args.paramFN)
     extra = _overrides(args.overrides)
-    if extra:
-        params = params.with_values({k: v.split() if " " in v else v for k, v in extra.items()})
+    if extra:  # typed by the parameter-file parser, as if the lines were in the file
+        typed = parse_text("\n".join(f"{k} {v}" for k, v in extra.items()) + "\n")
+        params = params.with_values({k: typed[k] for k in extra})
     files = data_file_series(args.dataFN, args.startFileNr, args.endFileNr)
     peak_fit = {"auto": default_peak_fit(params), "none": None, "each": "each", "sum": "sum"}[args.peakFit]
     settings = PeakFitSettings(model=args.peakModel, roi_padding=int(params.get("FitROIPadding", 20)),

@@ -45,8 +45,7 @@ def plot_cake(path: str | Path, cake: NDArray[np.float64], *, tth_deg: NDArray[n
     norm = LogNorm(vmin=max(float(np.percentile(pos, 1)), 1e-12), vmax=float(pos.max())) if pos.size else None
     fig, ax = plt.subplots(figsize=(9, 5))
     extent = (float(tth_deg[0]), float(tth_deg[-1]), float(eta_edges_deg[0]), float(eta_edges_deg[-1]))
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("0.6")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.6")
     im = ax.imshow(np.ma.masked_invalid(c), origin="lower", aspect="auto", extent=extent, norm=norm, cmap=cmap,
                    interpolation="nearest")
     ax.set_xlabel("2θ (deg)")
