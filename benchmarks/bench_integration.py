@@ -72,9 +72,8 @@ def main() -> None:
 
     from midas import parallel
     from midas.geometry import FFDetector
-    from midas.integration import IntegrationBins, Integrator, MapOptions, build_map
     from midas.io.poni import midas_to_poni
-    from midas.sparse import DeviceCsr, gpu_available
+    from midas.sparse import gpu_available
 
     parallel.set_num_threads(args.threads)
     det = FFDetector(lsd_um=1_000_000.0, bc_px=(1023.7, 1030.2), pixel_size_um=(200.0, 200.0), tx_deg=0.0,
@@ -82,7 +81,6 @@ def main() -> None:
                      distortion=(1e-5, 0, -2e-5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
     rng = np.random.default_rng(0)
     frame = make_frame(det, rng)
-    frames8 = np.repeat(frame[None], 8, axis=0)
     r_max = 1460.0  # the farthest corner, pixels
     bw = copy_bandwidth_gb_s()
     print(f"machine: {os.cpu_count()} cores, {args.threads} threads; copy bandwidth {bw:.1f} GB/s "
@@ -90,8 +88,6 @@ def main() -> None:
 
     try:
         import pyFAI
-        from pyFAI.integrator.azimuthal import AzimuthalIntegrator
-
         g = midas_to_poni(lsd_um=det.lsd_um, bc_px=det.bc_px, px_um=200.0, ty_deg=0.12, tz_deg=-0.08,
                           wavelength_A=0.2)
         have_pyfai = True
@@ -105,60 +101,69 @@ def main() -> None:
           f"{'x8 /frame':>9s} {'pyFAI/frame':>11s} {'ratio':>6s} {'ratio x8':>8s} | {'bw time':>7s} "
           f"{'/bw':>5s} | {'map MB':>6s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s}")
     for name, n_eta in cases:
-        gc.collect()
-        rss0 = rss_mb()
-        bins = IntegrationBins.uniform_r(0.0, r_max, r_max / 1000, eta_min_deg=-180, eta_max_deg=180,
-                                         eta_bin_size_deg=360.0 / n_eta)
-        t0 = time.perf_counter()
-        imap = build_map(det, bins, options=MapOptions(solid_angle=True, polarization=True))
-        t_build = time.perf_counter() - t0
-        rss_map = rss_mb() - rss0
-        m = imap.matrix
-        map_mb = (m.indices.nbytes + m.data.nbytes + m.indptr.nbytes + imap.bin_area.nbytes
-                  + imap.row_scale.nbytes) / 2**20
-        integ = Integrator(imap)
-        t1 = best_of(lambda: integ.integrate(frame), args.repeat)
-        t8 = best_of(lambda: integ.integrate(frames8), max(2, args.repeat // 2)) / 8
-        moved = m.indices.nbytes + m.data.nbytes + m.indptr.nbytes + frame.nbytes + 8 * m.n_rows * 2
-        t_bw = moved / (bw * 1e9 / 2)  # copy bandwidth counts read + write; a read-mostly pass moves `moved`
-        line = (f"{name:18s} {t_build:10.2f}s")
-        pf_build = pf_frame = float("nan")
-        pf_rss = float("nan")
-        if have_pyfai:
-            gc.collect()
-            rss1 = rss_mb()
-            ai = AzimuthalIntegrator(dist=g.dist_m, poni1=g.poni1_m, poni2=g.poni2_m, rot1=g.rot1_rad,
-                                     rot2=g.rot2_rad, rot3=g.rot3_rad, pixel1=g.pixel1_m, pixel2=g.pixel2_m,
-                                     wavelength=g.wavelength_m)
-            method = ("full", "csr", "cython")
-            if n_eta == 1:
-                call = lambda: ai.integrate1d(frame, 1000, unit="2th_deg", method=method,  # noqa: E731
-                                              correctSolidAngle=True, polarization_factor=0.99)
-            else:
-                call = lambda: ai.integrate2d_ng(frame, 1000, n_eta, unit="2th_deg", method=method,  # noqa: E731
-                                                 correctSolidAngle=True, polarization_factor=0.99)
-            t_first = _timed(call)
-            pf_frame = best_of(call, args.repeat)
-            pf_build = t_first - pf_frame
-            pf_rss = rss_mb() - rss1
-            del ai
-        line += (f" {pf_build:10.2f}s {pf_build / t_build:6.2f} | {t1 * 1e3:9.2f}ms {t8 * 1e3:7.2f}ms "
-                 f"{pf_frame * 1e3:9.2f}ms {pf_frame / t1:6.2f} {pf_frame / t8:8.2f} | {t_bw * 1e3:5.2f}ms "
-                 f"{t1 / t_bw:5.2f} | {map_mb:6.0f} {rss_map:7.0f} {pf_rss:10.0f}")
-        print(line)
-        ok, why = gpu_available()
-        if ok:
-            dev = Integrator(imap, use_gpu=True)
-            batch = np.repeat(frame[None], 32, axis=0)
-            tg = best_of(lambda: dev.integrate(batch), 3) / 32
-            print(f"{'':18s} GPU {why}: {tg * 1e3:.3f} ms/frame ({1 / tg:.0f} frames/s incl. transfers)")
-            del dev
-        del integ, imap
+        print(bench_case(name, n_eta, det, frame, r_max, bw, args.repeat, g if have_pyfai else None))
     ok, why = gpu_available()
     if not ok:
         print(f"GPU: {why}")
-    del DeviceCsr
 
+
+def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
+    """One bin layout: build, per-frame and memory numbers of midas (and pyFAI when ``poni``)."""
+    from midas.integration import IntegrationBins, Integrator, MapOptions, build_map
+    from midas.sparse import gpu_available
+
+    frames8 = np.repeat(frame[None], 8, axis=0)
+    gc.collect()
+    rss0 = rss_mb()
+    bins = IntegrationBins.uniform_r(0.0, r_max, r_max / 1000, eta_min_deg=-180, eta_max_deg=180,
+                                     eta_bin_size_deg=360.0 / n_eta)
+    t0 = time.perf_counter()
+    imap = build_map(det, bins, options=MapOptions(solid_angle=True, polarization=True))
+    t_build = time.perf_counter() - t0
+    rss_map = rss_mb() - rss0
+    m = imap.matrix
+    map_mb = (m.indices.nbytes + m.data.nbytes + m.indptr.nbytes + imap.bin_area.nbytes
+              + imap.row_scale.nbytes) / 2**20
+    integ = Integrator(imap)
+    t1 = best_of(lambda: integ.integrate(frame), repeat)
+    t8 = best_of(lambda: integ.integrate(frames8), max(2, repeat // 2)) / 8
+    # one pass reads the matrix, the frame and writes the result; the copy bandwidth counts read + write
+    moved = m.indices.nbytes + m.data.nbytes + m.indptr.nbytes + frame.nbytes + 8 * m.n_rows * 2
+    t_bw = moved / (bw * 1e9 / 2)
+    pf_build = pf_frame = pf_rss = float("nan")
+    if poni is not None:
+        try:
+            from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+        except ImportError:  # pyFAI < 2024.1
+            from pyFAI.azimuthalIntegrator import AzimuthalIntegrator
+        gc.collect()
+        rss1 = rss_mb()
+        ai = AzimuthalIntegrator(dist=poni.dist_m, poni1=poni.poni1_m, poni2=poni.poni2_m, rot1=poni.rot1_rad,
+                                 rot2=poni.rot2_rad, rot3=poni.rot3_rad, pixel1=poni.pixel1_m,
+                                 pixel2=poni.pixel2_m, wavelength=poni.wavelength_m)
+        method = ("full", "csr", "cython")
+
+        def call():
+            if n_eta == 1:
+                return ai.integrate1d(frame, 1000, unit="2th_deg", method=method, correctSolidAngle=True,
+                                      polarization_factor=0.99)
+            return ai.integrate2d_ng(frame, 1000, n_eta, unit="2th_deg", method=method, correctSolidAngle=True,
+                                     polarization_factor=0.99)
+
+        t_first = _timed(call)
+        pf_frame = best_of(call, repeat)
+        pf_build = t_first - pf_frame
+        pf_rss = rss_mb() - rss1
+    line = (f"{name:18s} {t_build:10.2f}s {pf_build:10.2f}s {pf_build / t_build:6.2f} | {t1 * 1e3:9.2f}ms "
+            f"{t8 * 1e3:7.2f}ms {pf_frame * 1e3:9.2f}ms {pf_frame / t1:6.2f} {pf_frame / t8:8.2f} | "
+            f"{t_bw * 1e3:5.2f}ms {t1 / t_bw:5.2f} | {map_mb:6.0f} {rss_map:7.0f} {pf_rss:10.0f}")
+    ok, why = gpu_available()
+    if ok:
+        dev = Integrator(imap, use_gpu=True)
+        batch = np.repeat(frame[None], 32, axis=0)
+        tg = best_of(lambda: dev.integrate(batch), 3) / 32
+        line += f"\n{'':18s} GPU {why}: {tg * 1e3:.3f} ms/frame ({1 / tg:.0f} frames/s incl. transfers)"
+    return line
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,6 @@ import csv
 
 import numpy as np
 import pytest
-
 from midas.cli.integrate import main as integrator_main
 from midas.cli.main import main as midas_main
 from midas.geometry import FFDetector, pixel_to_ideal

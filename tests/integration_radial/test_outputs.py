@@ -10,7 +10,6 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from midas.geometry import FFDetector
 from midas.integration.bins import IntegrationBins
 from midas.integration.integrate import Integrator

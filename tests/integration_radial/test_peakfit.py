@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
 from midas.integration.peakfit import (
     PeakFitSettings,
     _WindowModel,

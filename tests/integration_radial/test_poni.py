@@ -6,13 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from conftest import shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from midas.geometry import FFDetector, pixel_to_ideal
-from midas.io.poni import PoniGeometry, midas_to_poni, poni_to_ff_detector, poni_to_midas, read_poni, write_poni
-
-from conftest import shared_path
+from midas.io.poni import (
+    PoniGeometry,
+    midas_to_poni,
+    poni_to_ff_detector,
+    poni_to_midas,
+    read_poni,
+    write_poni,
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -43,7 +48,10 @@ def test_file_round_trip_and_dioptas_file(tmp_path):
 
 def test_matches_pyfai_two_theta():
     pyFAI = pytest.importorskip("pyFAI", reason="pyFAI is an optional reference (pip install pyFAI)")
-    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+    try:
+        from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+    except ImportError:  # pyFAI < 2024.1
+        from pyFAI.azimuthalIntegrator import AzimuthalIntegrator
 
     det = FFDetector(lsd_um=350_000.0, bc_px=(512.3, 480.9), pixel_size_um=(150.0, 150.0), tx_deg=0.7, ty_deg=-1.3,
                      tz_deg=2.1, n_pixels=(1024, 1000), rho_d_um=2e5)

@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
 from midas.cli.main import main as midas_main
 from midas.integration.bins import IntegrationBins

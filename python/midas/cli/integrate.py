@@ -70,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the integration described by the parsed arguments; returns the exit status."""
     from midas.integration.mapper import MapOptions
     from midas.integration.peakfit import PeakFitSettings
-    from midas.integration.workflow import IntegrationJob, data_file_series, default_peak_fit, run_integration
+    from midas.integration.workflow import (
+        IntegrationJob,
+        data_file_series,
+        default_peak_fit,
+        run_integration,
+    )
     from midas.params import parse_text, read_params
 
     params = read_params(args.paramFN)

@@ -23,21 +23,32 @@ from __future__ import annotations
 
 from midas.integration.bins import IntegrationBins
 from midas.integration.integrate import IntegratedFrames, Integrator, lineout_from_cake
-from midas.integration.mapper import IntegrationMap, MapOptions, build_map, load_or_build_map
-from midas.integration.peakfit import PeakFit, PeakFitSettings, fit_peaks, pseudo_voigt, snip_background
+from midas.integration.mapper import (
+    IntegrationMap,
+    MapOptions,
+    build_map,
+    load_or_build_map,
+)
+from midas.integration.peakfit import (
+    PeakFit,
+    PeakFitSettings,
+    fit_peaks,
+    pseudo_voigt,
+    snip_background,
+)
 
 __all__ = [
+    "IntegratedFrames",
     "IntegrationBins",
     "IntegrationMap",
-    "MapOptions",
-    "build_map",
-    "load_or_build_map",
     "Integrator",
-    "IntegratedFrames",
-    "lineout_from_cake",
+    "MapOptions",
     "PeakFit",
     "PeakFitSettings",
+    "build_map",
     "fit_peaks",
+    "lineout_from_cake",
+    "load_or_build_map",
     "pseudo_voigt",
     "snip_background",
 ]

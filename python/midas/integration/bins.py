@@ -41,7 +41,7 @@ def bin_count(lo: float, hi: float, size: float, what: str) -> int:
     if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(size)) or size <= 0:
         raise ParamError(f"{what}: bin size {size} must be a finite number > 0 (range {lo}..{hi})")
     ratio = (hi - lo) / size
-    n = int(math.floor(ratio + _COUNT_TOL))
+    n = math.floor(ratio + _COUNT_TOL)
     if n < 1:
         raise ParamError(f"{what}: range {lo}..{hi} holds no bin of size {size}")
     if abs(ratio - n) > _COUNT_TOL:

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,15 @@ from midas.io._atomic import atomic_output
 from midas.sparse import CsrMatrix
 
 __all__ = [
-    "MapOptions",
-    "IntegrationMap",
     "MASK_POLICIES",
+    "IntegrationMap",
+    "MapOptions",
     "build_map",
     "build_map_from_corners",
-    "map_key",
     "load_or_build_map",
-    "read_map_cache",
+    "map_key",
     "raw_pixel_index",
+    "read_map_cache",
 ]
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ class IntegrationMap:
 # ------------------------------------------------------------------------------------------------
 # building
 # ------------------------------------------------------------------------------------------------
-def raw_pixel_index(raw_frame_shape: tuple[int, int], im_trans_opt: ArrayLike) -> NDArray[np.int32]:
+def raw_pixel_index(raw_frame_shape: tuple[int, int], im_trans_opt: int | Sequence[int]) -> NDArray[np.int32]:
     """Raw-frame index of every pixel of the transformed frame (ImTransOpt undone).
 
     Parameters

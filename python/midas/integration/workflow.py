@@ -39,9 +39,9 @@ from midas.integration.outputs import (
 )
 from midas.integration.peakfit import PeakFit, PeakFitSettings, fit_peaks
 from midas.io import corrections
-from midas.io.frames import FrameSeries, open_frames
+from midas.io.frames import FrameSeries, detect_format, open_frames
 
-__all__ = ["IntegrationJob", "FileOutputs", "data_file_series", "prepare_map", "run_integration"]
+__all__ = ["FileOutputs", "IntegrationJob", "data_file_series", "prepare_map", "run_integration"]
 
 log = logging.getLogger(__name__)
 
@@ -184,17 +184,15 @@ def _num(p: Any, key: str, default: Any = None) -> Any:
 def _open(path: Path, dataset: str | None, p: Any) -> FrameSeries:
     n_y = _num(p, "NrPixelsY", None) or _num(p, "NrPixels", None)
     n_z = _num(p, "NrPixelsZ", None) or _num(p, "NrPixels", None)
-    ge = {}
-    if n_y is not None and n_z is not None:
-        ge = {"n_pixels_y": int(n_y), "n_pixels_z": int(n_z)}
+    kw: dict[str, Any] = {}
+    if n_y is not None and n_z is not None:  # GE and other raw formats do not store the size
+        kw.update(n_pixels_y=int(n_y), n_pixels_z=int(n_z))
     header = _num(p, "HeadSize", None)
     if header is not None:
-        ge["header_bytes"] = int(header)
-    try:
-        return open_frames(path, dataset=dataset, **ge)
-    except ParamError:
-        # dataset= is refused for non-HDF5 files; -dataLoc only matters for HDF5
-        return open_frames(path, **ge)
+        kw["header_bytes"] = int(header)
+    if dataset is not None and detect_format(path) == "hdf5":  # -dataLoc only applies to HDF5
+        kw["dataset"] = dataset
+    return open_frames(path, **kw)
 
 
 def _read_image(path: str | Path, p: Any) -> NDArray[Any]:
@@ -308,12 +306,11 @@ def _omegas(p: Any, series: FrameSeries) -> NDArray[np.float64]:
     if start is None:
         start = _num(p, "OmegaFirstFile", None)
     step = _num(p, "OmegaStep", None)
-    if start is not None and step is not None:
-        return float(start) + float(step) * np.arange(n)
-    zs, zt = getattr(series, "omega_start_deg", None), getattr(series, "omega_step_deg", None)
-    if zs is not None and zt is not None:
-        return float(zs) + float(zt) * np.arange(n)
-    return np.arange(n, dtype=np.float64)
+    if start is None or step is None:
+        start, step = getattr(series, "omega_start_deg", None), getattr(series, "omega_step_deg", None)
+    if start is None or step is None:
+        return np.arange(n, dtype=np.float64)  # no ω information: the frame index, as upstream's writers
+    return np.asarray(float(start) + float(step) * np.arange(n), dtype=np.float64)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from typing import Any
 from midas.errors import FormatError, ParamError
 from midas.io._atomic import atomic_output
 
-__all__ = ["PoniGeometry", "read_poni", "write_poni", "poni_to_midas", "midas_to_poni", "poni_to_ff_detector"]
+__all__ = ["PoniGeometry", "midas_to_poni", "poni_to_ff_detector", "poni_to_midas", "read_poni", "write_poni"]
 
 log = logging.getLogger(__name__)
 
