@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from midas.errors import ParamError
+from midas.geometry._params import float_param
 
 __all__ = ["IntegrationBins", "bin_count"]
 
@@ -233,15 +234,7 @@ class IntegrationBins:
                    d["n_eta"], d.get("radial_unit", "r_px"))
 
 
+
 def _num(p: Any, key: str, default: float | None) -> float:
-    value = p.get(key, default)
-    if value is None:
-        raise ParamError(f"parameter {key!r} is required for the integration bins but is missing")
-    if isinstance(value, (list, tuple)):
-        if len(value) != 1:
-            raise ParamError(f"parameter {key!r} = {value!r}: expected one number")
-        value = value[0]
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ParamError(f"parameter {key!r} = {value!r}: expected a number") from None
+    kw = {} if default is None else {"default": default}
+    return float_param(p, key, what="the integration bins", **kw)

@@ -88,6 +88,21 @@ MIDAS_HD inline double sector_area(Point2 a, Point2 b, double r) {
     return 0.5 * r * r * std::atan2(cross(a, b), dot(a, b));
 }
 
+/// Parameters t1 ≤ t2 where the line a + t·d meets the circle |x| = r, from ad = a·d, dd = d·d,
+/// c = |a|² − r² and disc = ad² − dd·c (clamped at 0: a tangent gives t1 = t2), by the
+/// numerically stable pair of roots q/dd and c/q.
+MIDAS_HD inline void circle_crossings(double ad, double dd, double c, double disc, double& t1, double& t2) {
+    const double sq = disc > 0.0 ? std::sqrt(disc) : 0.0;
+    const double q = -(ad + std::copysign(sq, ad));
+    t1 = q != 0.0 ? q / dd : 0.0;
+    t2 = q != 0.0 ? c / q : 0.0;
+    if (t1 > t2) {
+        const double t = t1;
+        t1 = t2;
+        t2 = t;
+    }
+}
+
 /// Signed area of triangle(0, a, b) ∩ disk(0, r). Summed over the edges of a closed polygon this
 /// gives the area of the polygon inside the disk (Green's theorem split at the origin).
 MIDAS_HD inline double triangle_disk_area(Point2 a, Point2 b, double r) {
@@ -105,15 +120,9 @@ MIDAS_HD inline double triangle_disk_area(Point2 a, Point2 b, double r) {
     const double c = aa - r2;
     const double disc = ad * ad - dd * c;
     if (!a_in && !b_in && disc <= 0.0) return sector_area(a, b, r);  // the line misses the circle
-    const double sq = disc > 0.0 ? std::sqrt(disc) : 0.0;
-    const double q = -(ad + std::copysign(sq, ad));  // numerically stable roots q/dd and c/q
-    double t1 = q != 0.0 ? q / dd : 0.0;
-    double t2 = q != 0.0 ? c / q : 0.0;
-    if (t1 > t2) {
-        const double t = t1;
-        t1 = t2;
-        t2 = t;
-    }
+    double t1 = 0.0;
+    double t2 = 0.0;
+    circle_crossings(ad, dd, c, disc, t1, t2);
     auto at = [&](double t) { return Point2{a.y + t * d.y, a.z + t * d.z}; };
     auto clamp01 = [](double t) { return t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t); };
     if (a_in) {  // leaves the disk at t2
@@ -177,15 +186,9 @@ MIDAS_HD inline double polygon_disk_area_off_origin(const Point2* p, int n, doub
         const double disc = ad * ad - dd * c;
         if (!a_in && !b_in && (disc <= 0.0 || ad >= 0.0 || ad + dd <= 0.0))
             continue;  // both ends outside and the closest point of the line is off the segment or outside
-        const double sq = disc > 0.0 ? std::sqrt(disc) : 0.0;
-        const double q = -(ad + std::copysign(sq, ad));
-        double t1 = q != 0.0 ? q / dd : 0.0;
-        double t2 = q != 0.0 ? c / q : 0.0;
-        if (t1 > t2) {
-            const double t = t1;
-            t1 = t2;
-            t2 = t;
-        }
+        double t1 = 0.0;
+        double t2 = 0.0;
+        circle_crossings(ad, dd, c, disc, t1, t2);
         t1 = t1 < 0.0 ? 0.0 : (t1 > 1.0 ? 1.0 : t1);
         t2 = t2 < 0.0 ? 0.0 : (t2 > 1.0 ? 1.0 : t2);
         const Point2 p1{a.y + t1 * d.y, a.z + t1 * d.z};
