@@ -1,0 +1,1 @@
+"""Readers and writers of upstream MIDAS file formats."""
