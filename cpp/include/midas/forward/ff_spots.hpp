@@ -13,15 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "midas/core/hd.hpp"
 #include "midas/core/span.hpp"
-
-#ifndef MIDAS_HD
-#if defined(__CUDACC__)
-#define MIDAS_HD __host__ __device__
-#else
-#define MIDAS_HD
-#endif
-#endif
 
 namespace midas::ff {
 
