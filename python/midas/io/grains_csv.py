@@ -343,7 +343,7 @@ def read_grains_csv(path: str | Path) -> GrainsTable:
     return GrainsTable.from_matrix(m, header)
 
 
-def write_grains_csv(path: str | Path, table: GrainsTable) -> None:
+def write_grains_csv(path: str | Path, table: GrainsTable, *, short: bool = False) -> None:
     """Write ``table`` as an upstream ``Grains.csv`` (9 header lines, 47 tab-terminated columns).
 
     Parameters
@@ -352,6 +352,10 @@ def write_grains_csv(path: str | Path, table: GrainsTable) -> None:
         Output file; written to a temporary file in the same folder, then renamed.
     table : GrainsTable
         The grains; ``%NumGrains`` is ``len(table)``.
+    short : bool
+        Write only the first 19 columns (GrainID, orientation, position, lattice): the layout of
+        upstream's simulator output ``GrainsGen.csv``. The header keeps all 47 column names, as
+        upstream's does.
 
     Raises
     ------
@@ -376,6 +380,8 @@ def write_grains_csv(path: str | Path, table: GrainsTable) -> None:
         "%" + "\t".join(GRAINS_COLUMNS) + "\n",
     ]
     m = table.to_matrix()
+    if short:
+        m = m[:, :_N_SHORT]
     for row in m:
         out.append(f"{int(row[0])}\t" + "".join(f"{x:f}\t" for x in row[1:]) + "\n")
     with atomic_output(path) as tmp:
