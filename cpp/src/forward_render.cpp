@@ -185,7 +185,8 @@ void render_frames_i32(const FrameContributions& c, const RenderShape& shape, st
             }
             frame_sums(c, shape, f, scratch, wy, wz);
             for (const auto& e : scratch) {
-                double v = e.second * scaling.out_max / scaling.peak_max;
+                // the brightest pixel maps to exactly out_max (x·out/x can round below it)
+                double v = e.second >= scaling.peak_max ? scaling.out_max : e.second * scaling.out_max / scaling.peak_max;
                 if (noisy) v += scaling.noise_sigma * noise_normal(scaling.seed, f, e.first);
                 frame[e.first] = to_i32(v);
             }

@@ -152,7 +152,8 @@ def render_frames_f64(frame_offsets: Any, y_px: Any, z_px: Any, amplitude: Any, 
 def render_frames_i32(frame_offsets: Any, y_px: Any, z_px: Any, amplitude: Any, *, n_y: int, n_z: int,
                       sigma_px: float, first_frame: int, n_out: int, out_max: float,
                       peak_max: float) -> NDArray[np.int32]:
-    """Twin of ``midas._core.ff_render_frames_i32`` without noise: trunc(sum·out_max/peak_max)."""
+    """Twin of ``midas._core.ff_render_frames_i32`` without noise: trunc(sum·out_max/peak_max), the peak exact."""
     f = render_frames_f64(frame_offsets, y_px, z_px, amplitude, n_y=n_y, n_z=n_z, sigma_px=sigma_px,
                           first_frame=first_frame, n_out=n_out)
-    return np.trunc(np.clip(f * out_max / peak_max, 0, 2**31 - 1)).astype(np.int32)
+    scaled = np.where(f >= peak_max, out_max, f * out_max / peak_max)
+    return np.trunc(np.clip(scaled, 0, 2**31 - 1)).astype(np.int32)

@@ -324,8 +324,8 @@ def simulate_ff(p: Any, *, result_folder: str | Path | None = None, n_threads: i
         ``GaussWidth``, ``PeakIntensity``, ``MaxOutputIntensity``, ``SimNoiseSigma``, ``OmegaSigma``,
         ``WriteSpots`` (default 1).
     result_folder : path, optional
-        Where the outputs go (default: the parameter file's folder); a relative ``OutFileName``
-        is taken relative to it.
+        Where the outputs go (default: the parameter file's folder; created when missing); a
+        relative ``OutFileName`` is taken relative to it (its folder is created too).
     n_threads : int, optional
         OpenMP threads; results do not depend on it.
     noise_seed : int
@@ -376,14 +376,16 @@ def simulate_ff(p: Any, *, result_folder: str | Path | None = None, n_threads: i
     if p.get("IntensitiesFile", None):
         raise ParamError(f"IntensitiesFile{where}: per-reflection intensities are not supported; remove the key")
     out_dir = Path(result_folder).resolve() if result_folder is not None else base
-    if not out_dir.is_dir():
-        raise ParamError(f"result folder {out_dir} does not exist")
     grains_file = Path(str(p.get("InFileName")))
     grains_file = grains_file if grains_file.is_absolute() else base / grains_file
     stem = Path(str(p.get("OutFileName")))
     stem = stem if stem.is_absolute() else out_dir / stem
 
     grains = read_grains_csv(grains_file)
+    for folder in (out_dir, stem.parent):
+        if not folder.is_dir():
+            log.info("creating output folder %s", folder)
+            folder.mkdir(parents=True)
     detector = FFDetector.from_params(p)
     scan = FFScan.from_params(p)
     shape = SpotShape.from_params(p, noise_seed=noise_seed)

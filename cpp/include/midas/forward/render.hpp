@@ -48,8 +48,9 @@ struct IntScaling {
     std::uint64_t seed = 0;    ///< noise seed; the noise of pixel p of frame f depends only on (seed, f, p)
 };
 
-/// Render frames as int32: value = sum·out_max/peak_max (+ noise), clamped to [0, 2³¹-1] and
-/// truncated toward zero (upstream's conversion). out (n_out, n_z, n_y) is overwritten.
+/// Render frames as int32: value = sum·out_max/peak_max (exactly out_max where sum ≥ peak_max)
+/// (+ noise), clamped to [0, 2³¹-1] and truncated toward zero (upstream's conversion).
+/// out (n_out, n_z, n_y) is overwritten.
 void render_frames_i32(const FrameContributions& c, const RenderShape& shape, std::int64_t first_frame,
                        std::int64_t n_out, const IntScaling& scaling, span<std::int32_t> out);
 
