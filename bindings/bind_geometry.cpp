@@ -9,6 +9,8 @@
 
 #include "midas/core/error.hpp"
 #include "midas/geometry/ff_detector.hpp"
+#include "midas/geometry/nf_projection.hpp"
+#include "midas/geometry/omega.hpp"
 #include "numpy_span.hpp"
 
 namespace py = pybind11;
@@ -95,6 +97,116 @@ Array ff_ideal_jacobian(const geo::FFDetector& det, const carray<double>& y_px, 
     return jac;
 }
 
+py::tuple nf_project_points(const geo::NFProjector& proj, const carray<double>& y_um, const carray<double>& z_um) {
+    check_shape(y_um, "y_um", {-1});
+    check_shape(z_um, "z_um", {y_um.shape(0)});
+    const py::ssize_t n = y_um.shape(0);
+    Array yp = new_like(n), zp = new_like(n);
+    auto ys = mspan(yp), zs = mspan(zp);
+    {
+        py::gil_scoped_release release;
+        geo::nf_project(proj, cspan(y_um), cspan(z_um), ys, zs);
+    }
+    return py::make_tuple(yp, zp);
+}
+
+py::tuple nf_displace_points(const carray<double>& x_um, const carray<double>& y_um, const carray<double>& z_um,
+                             const carray<double>& omega_rad, const carray<double>& y0_um,
+                             const carray<double>& z0_um, double lsd_ref_um, double lsd_out_um) {
+    check_shape(x_um, "x_um", {-1});
+    const py::ssize_t n = x_um.shape(0);
+    check_shape(y_um, "y_um", {n});
+    check_shape(z_um, "z_um", {n});
+    check_shape(omega_rad, "omega_rad", {n});
+    check_shape(y0_um, "y0_um", {n});
+    check_shape(z0_um, "z0_um", {n});
+    Array yo = new_like(n), zo = new_like(n);
+    auto ys = mspan(yo), zs = mspan(zo);
+    {
+        py::gil_scoped_release release;
+        geo::nf_displace(cspan(x_um), cspan(y_um), cspan(z_um), cspan(omega_rad), cspan(y0_um), cspan(z0_um),
+                         lsd_ref_um, lsd_out_um, ys, zs);
+    }
+    return py::make_tuple(yo, zo);
+}
+
+Array frame_to_omega(const carray<double>& frame, double start_deg, double step_deg, double offset) {
+    check_shape(frame, "frame", {-1});
+    Array out = new_like(frame.shape(0));
+    auto os = mspan(out);
+    {
+        py::gil_scoped_release release;
+        geo::frame_to_omega_deg(cspan(frame), start_deg, step_deg, offset, os);
+    }
+    return out;
+}
+
+Array omega_to_frame_coord(const carray<double>& omega_deg, double start_deg, double step_deg, double offset) {
+    check_shape(omega_deg, "omega_deg", {-1});
+    Array out = new_like(omega_deg.shape(0));
+    auto os = mspan(out);
+    {
+        py::gil_scoped_release release;
+        geo::omega_to_frame_coord(cspan(omega_deg), start_deg, step_deg, offset, os);
+    }
+    return out;
+}
+
+carray<std::int64_t> omega_to_frame_index(const carray<double>& omega_deg, double start_deg, double step_deg) {
+    check_shape(omega_deg, "omega_deg", {-1});
+    carray<std::int64_t> out(std::vector<py::ssize_t>{omega_deg.shape(0)});
+    auto os = mspan(out);
+    {
+        py::gil_scoped_release release;
+        geo::omega_to_frame_index(cspan(omega_deg), start_deg, step_deg, os);
+    }
+    return out;
+}
+
+Array wrap_angles(const carray<double>& a_deg) {
+    check_shape(a_deg, "a_deg", {-1});
+    Array out = new_like(a_deg.shape(0));
+    auto os = mspan(out);
+    {
+        py::gil_scoped_release release;
+        geo::wrap_deg(cspan(a_deg), os);
+    }
+    return out;
+}
+
+Array timing_correct(const carray<double>& omega_deg, const carray<double>& z_px, double n_z, double step_deg,
+                     double t_int_s, double t_gap_s) {
+    check_shape(omega_deg, "omega_deg", {-1});
+    check_shape(z_px, "z_px", {omega_deg.shape(0)});
+    Array out = new_like(omega_deg.shape(0));
+    auto os = mspan(out);
+    {
+        py::gil_scoped_release release;
+        geo::timing_corrected_omega_deg(cspan(omega_deg), cspan(z_px), n_z, step_deg, t_int_s, t_gap_s, os);
+    }
+    return out;
+}
+
+template <bool Apply>
+py::tuple wedge(const carray<double>& eta_rad, const carray<double>& tth_rad, const carray<double>& omega_rad,
+                double wedge_rad) {
+    check_shape(eta_rad, "eta_rad", {-1});
+    const py::ssize_t n = eta_rad.shape(0);
+    check_shape(tth_rad, "tth_rad", {n});
+    check_shape(omega_rad, "omega_rad", {n});
+    Array wo = new_like(n), eo = new_like(n);
+    auto ws = mspan(wo), es = mspan(eo);
+    std::int64_t failed = 0;
+    {
+        py::gil_scoped_release release;
+        if constexpr (Apply)
+            failed = geo::wedge_apply(cspan(eta_rad), cspan(tth_rad), cspan(omega_rad), wedge_rad, ws, es);
+        else
+            failed = geo::wedge_correct(cspan(eta_rad), cspan(tth_rad), cspan(omega_rad), wedge_rad, ws, es);
+    }
+    return py::make_tuple(wo, eo, failed);
+}
+
 }  // namespace
 
 void bind_geometry(py::module_& m) {
@@ -110,4 +222,27 @@ void bind_geometry(py::module_& m) {
           "(y_px, z_px, n_failed): Newton inverse, NaN where no solution.");
     m.def("ff_ideal_jacobian", &ff_ideal_jacobian, py::arg("det"), py::arg("y_px"), py::arg("z_px"),
           "Analytic d(y_um, z_um)/d(y_px, z_px), (N, 2, 2).");
+
+    py::class_<geo::NFProjector>(m, "NFProjector")
+        .def(py::init(&geo::make_nf_projector), py::arg("lsd_um"), py::arg("bc_y_px"), py::arg("bc_z_px"),
+             py::arg("px_um"), py::arg("tx_rad"), py::arg("ty_rad"), py::arg("tz_rad"),
+             "Validated projector of one NF distance.");
+    m.def("nf_project", &nf_project_points, py::arg("projector"), py::arg("y_um"), py::arg("z_um"),
+          "(y_px, z_px) of N points of the ideal plane; NaN where no intersection.");
+    m.def("nf_displace", &nf_displace_points, py::arg("x_um"), py::arg("y_um"), py::arg("z_um"),
+          py::arg("omega_rad"), py::arg("y0_um"), py::arg("z0_um"), py::arg("lsd_ref_um"), py::arg("lsd_out_um"),
+          "(y_um, z_um) of N displaced rays on the plane at lsd_out_um.");
+    m.def("frame_to_omega", &frame_to_omega, py::arg("frame"), py::arg("start_deg"), py::arg("step_deg"),
+          py::arg("offset"), "omega_deg = start + (frame + offset)·step.");
+    m.def("omega_to_frame_coord", &omega_to_frame_coord, py::arg("omega_deg"), py::arg("start_deg"),
+          py::arg("step_deg"), py::arg("offset"), "frame = (omega − start)/step − offset.");
+    m.def("omega_to_frame_index", &omega_to_frame_index, py::arg("omega_deg"), py::arg("start_deg"),
+          py::arg("step_deg"), "floor((omega − start)/step), int64.");
+    m.def("wrap_deg", &wrap_angles, py::arg("a_deg"), "Angles wrapped into (−180, 180].");
+    m.def("timing_corrected_omega", &timing_correct, py::arg("omega_deg"), py::arg("z_px"), py::arg("n_z"),
+          py::arg("step_deg"), py::arg("t_int_s"), py::arg("t_gap_s"), "Rolling-readout ω correction.");
+    m.def("wedge_apply", &wedge<true>, py::arg("eta_rad"), py::arg("tth_rad"), py::arg("omega_rad"),
+          py::arg("wedge_rad"), "(omega_rad, eta_rad, n_failed) with the wedge.");
+    m.def("wedge_correct", &wedge<false>, py::arg("eta_rad"), py::arg("tth_rad"), py::arg("omega_rad"),
+          py::arg("wedge_rad"), "(omega_rad, eta_rad, n_failed) without the wedge.");
 }

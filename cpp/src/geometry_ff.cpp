@@ -11,7 +11,7 @@ namespace midas::geometry {
 namespace {
 
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-constexpr double deg_to_rad = detail::pi / 180.0;
+constexpr double deg_to_rad = pi / 180.0;
 
 void require_positive(double v, const char* name) {
     if (!(std::isfinite(v) && v > 0.0))

@@ -224,19 +224,23 @@ def _eq_list(op_t: NDArray[np.int64], hkl: tuple[int, int, int]) -> list[tuple[i
     return out
 
 
-def _suppressed(op_t: NDArray[np.int64], lo: tuple[int, int, int], hi: int, hkl: tuple[int, int, int]) -> bool:
-    """True when an equivalent or Friedel mate of hkl came earlier in upstream's loop."""
-    h, k, l = hkl
-    mh, mk, ml = -h, -k, -l
-    if lo[0] <= mh <= h and lo[1] <= mk <= hi and lo[2] <= ml <= hi:
-        if mh < h or mk < k or (k == 0 and ml < l):
-            return True
-    images = op_t[1:] @ np.array(hkl, dtype=np.int64)
-    both = np.concatenate([images, -images], axis=0)  # the order of checks does not matter here
-    hm, km, lm = both[:, 0], both[:, 1], both[:, 2]
-    inside = (lo[0] <= hm) & (hm <= h) & (lo[1] <= km) & (km <= hi) & (lo[2] <= lm) & (lm <= hi)
-    earlier = (hm < h) | ((hm == h) & ((km < k) | ((km == k) & (lm < l))))
-    return bool(np.any(inside & earlier))
+def _suppressed(op_t: NDArray[np.int64], lo: tuple[int, int, int], hi: int, grid: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """For each hkl of ``grid`` (G, 3): True when an equivalent or Friedel mate of it comes
+    earlier in upstream's h, k, l loop (sginfo IsSuppressed_hkl)."""
+    h, k, l = grid[:, 0], grid[:, 1], grid[:, 2]
+
+    def inside(hm: NDArray[np.int64], km: NDArray[np.int64], lm: NDArray[np.int64]) -> NDArray[np.bool_]:
+        return (lo[0] <= hm) & (hm <= h) & (lo[1] <= km) & (km <= hi) & (lo[2] <= lm) & (lm <= hi)
+
+    # Friedel mate first (its own rule in sginfo).
+    out = inside(-h, -k, -l) & ((-h < h) | (-k < k) | ((k == 0) & (-l < l)))
+    for r_t in op_t[1:]:
+        img = grid @ r_t.T  # rows: R^T hkl
+        for sign in (1, -1):
+            hm, km, lm = sign * img[:, 0], sign * img[:, 1], sign * img[:, 2]
+            earlier = (hm < h) | ((hm == h) & ((km < k) | ((km == k) & (lm < l))))
+            out |= inside(hm, km, lm) & earlier
+    return out
 
 
 @lru_cache(maxsize=64)
@@ -278,13 +282,9 @@ def generation_order(space_group: int, max_index: tuple[int, int, int], *, compl
                     seen.add(m)
                     rows.append(m)
 
-    for g, ab in zip(grid, absent):
-        if ab:
-            continue
-        rep = (int(g[0]), int(g[1]), int(g[2]))
-        if _suppressed(op_t, lo, top, rep):
-            continue
-        emit(rep)
+    skip = absent | _suppressed(op_t, lo, top, grid.astype(np.int64))
+    for g in grid[~skip].tolist():
+        emit((g[0], g[1], g[2]))
     if complete:
         mh, mk, ml = (int(x) for x in max_index)
         full = np.stack(
@@ -293,11 +293,10 @@ def generation_order(space_group: int, max_index: tuple[int, int, int], *, compl
         ).reshape(-1, 3)
         full = full[np.any(full != 0, axis=1)]
         full_absent = np.asarray(ops.systematic_absences(np.ascontiguousarray(full, dtype=np.int32)), dtype=bool)
-        for g, ab in zip(full, full_absent):
-            t = (int(g[0]), int(g[1]), int(g[2]))
-            if ab or t in seen:
-                continue
-            emit(t)
+        for g in full[~full_absent].tolist():
+            t = (g[0], g[1], g[2])
+            if t not in seen:
+                emit(t)
     out = np.array(rows, dtype=np.int32).reshape(-1, 3)
     out.setflags(write=False)  # cached: callers must not modify it
     return out

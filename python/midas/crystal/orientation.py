@@ -11,7 +11,7 @@ Conventions (``docs/conventions.md``, "Orientations"):
   rotations (upstream ``Euler2OrientMat``). Returned ranges: φ1, φ2 in [0, 2π), Φ in [0, π].
   At Φ = 0 or π only φ1 ± φ2 is defined; we return φ1 = 0 (upstream's choice).
 * Quaternions: ``(w, x, y, z)``, unit norm, w ≥ 0 (upstream ``OrientMat2Quat``); for w = 0
-  (180° rotations) the first non-zero of (x, y, z) is made positive so the form is unique.
+  exactly (180° rotations) the first non-zero of (x, y, z) is made positive so the form is unique.
 * Axis–angle: unit axis and angle in [0, π] (radians); Rodrigues vector = tan(angle/2)·axis.
 """
 
@@ -134,7 +134,9 @@ def matrix_to_euler(orient_mat: ArrayLike) -> NDArray[np.float64]:
 
 
 def quat_canonical(quat: ArrayLike) -> NDArray[np.float64]:
-    """Normalise quaternions and fix their sign: w > 0, or for w = 0 the first non-zero of x, y, z > 0.
+    """Normalise quaternions and fix their sign: the first non-zero of (w, x, y, z) is positive.
+
+    So w ≥ 0 always, and for w = 0 exactly (half turns) the first non-zero of x, y, z is > 0.
 
     Parameters
     ----------
@@ -156,13 +158,11 @@ def quat_canonical(quat: ArrayLike) -> NDArray[np.float64]:
     if np.any(n == 0.0) or not np.all(np.isfinite(n)):
         raise ParamError("quat: zero or non-finite norm")
     q = q / n
-    tol = 1e-12
-    # The first component (in w, x, y, z order) whose magnitude exceeds tol decides the sign.
-    sig = np.abs(q) > tol
-    first = np.argmax(sig, axis=-1)
+    first = np.argmax(q != 0.0, axis=-1)  # the first non-zero component decides the sign
     lead = np.take_along_axis(q, first[..., None], axis=-1)
-    sign = np.where(lead < 0, -1.0, 1.0)
-    return q * sign
+    out = q * np.where(lead < 0, -1.0, 1.0)
+    out[..., 0] = np.abs(out[..., 0])  # w >= 0 already; this only turns -0.0 into +0.0
+    return out
 
 
 def matrix_to_quat(orient_mat: ArrayLike) -> NDArray[np.float64]:

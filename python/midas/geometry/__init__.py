@@ -12,6 +12,7 @@ midas.geometry.image_transform  ImTransOpt: frame pixel coordinates ↔ raw file
 
 from __future__ import annotations
 
+from midas.geometry import image_transform, nf, omega
 from midas.geometry.ff import (
     FFDetector,
     IdealCoords,
@@ -21,8 +22,14 @@ from midas.geometry.ff import (
     pixel_to_ideal,
 )
 
+from midas.geometry.nf import NFDetector
+
 __all__ = [
+    "image_transform",
+    "nf",
+    "omega",
     "FFDetector",
+    "NFDetector",
     "IdealCoords",
     "pixel_to_ideal",
     "ideal_to_pixel",

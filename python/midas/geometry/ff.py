@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from midas._native import core
 from midas.errors import GeometryError, ParamError
+from midas.geometry._arrays import flat_points
 
 __all__ = [
     "FFDetector",
@@ -280,14 +281,8 @@ class IdealCoords:
 
 
 def _as_points(a: ArrayLike, b: ArrayLike, names: tuple[str, str]) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[int, ...]]:
-    try:
-        x, y = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    except ValueError:
-        raise ParamError(
-            f"{names[0]} of shape {np.shape(a)} and {names[1]} of shape {np.shape(b)} do not broadcast together"
-        ) from None
-    shape = x.shape
-    return np.ascontiguousarray(x.ravel()), np.ascontiguousarray(y.ravel()), shape
+    (x, y), shape = flat_points(a, b, names=names)
+    return x, y, shape
 
 
 def pixel_to_ideal(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,12 +25,19 @@ def temp_path_for(target: str | Path) -> Path:
     folder = t.parent if str(t.parent) else Path(".")
     if not folder.is_dir():
         raise FormatError(f"{t}: output folder {folder} does not exist")
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise FormatError(f"{t}: cannot create a file in {folder}: {exc}") from exc
-    os.close(fd)
-    return Path(name)
+    for _ in range(100):
+        tmp = folder / f".{t.name}.{secrets.token_hex(6)}.part"
+        try:
+            # open(..., "xb") creates the file with the user's umask permissions (mkstemp would
+            # give 0600, and the renamed output would not be readable by the group).
+            with open(tmp, "xb"):
+                pass
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise FormatError(f"{t}: cannot create a file in {folder}: {exc}") from exc
+        return tmp
+    raise FormatError(f"{t}: cannot find a free temporary file name in {folder}")
 
 
 def discard(tmp: Path) -> None:

@@ -61,9 +61,9 @@ class TiffFrames(FrameSeries):
                 raise FormatError(f"{p}: first TIFF series has shape {shape} (axes "
                                   f"{series.axes!r}); expected a grey-scale 2-D image or a 3-D "
                                   f"stack of frames")
-            if series.axes[-1:] in ("S",) and shape[-1] in (3, 4):
-                raise FormatError(f"{p}: TIFF holds colour samples (axes {series.axes!r}); "
-                                  f"detector frames must be grey-scale")
+            if series.axes[-1:] == "S":
+                raise FormatError(f"{p}: TIFF holds interleaved colour samples (axes "
+                                  f"{series.axes!r}); detector frames must be grey-scale")
         except BaseException:
             tif.close()
             raise
@@ -71,6 +71,10 @@ class TiffFrames(FrameSeries):
                          {"series_shape": shape, "n_pages": len(tif.pages)})
         self._tif: Any = tif
         self._lock = threading.Lock()
+        # One page per frame (multi-page and ImageJ stacks) is read page by page; a stack packed
+        # into one page (planar samples, 'SYX') has to be decoded whole, once.
+        self._paged = n == 1 or len(series.pages) == n
+        self._whole: NDArray[Any] | None = None
 
     def _read_frame(self, k: int) -> NDArray[Any]:
         with self._lock:
@@ -79,8 +83,13 @@ class TiffFrames(FrameSeries):
             try:
                 if self.n_frames == 1:
                     arr = self._tif.series[0].asarray()
-                else:
+                elif self._paged:
                     arr = self._tif.series[0].asarray(key=k)
+                else:
+                    if self._whole is None:
+                        self._whole = np.asarray(self._tif.series[0].asarray()).reshape(
+                            self.shape)
+                    arr = self._whole[k]
             except Exception as exc:  # tifffile raises many kinds on corrupt pages
                 raise FormatError(f"{self.path}: cannot read frame {k}: {exc}") from exc
         arr = np.asarray(arr).reshape(self.frame_shape)
@@ -91,3 +100,4 @@ class TiffFrames(FrameSeries):
             if self._tif is not None:
                 self._tif.close()
                 self._tif = None
+                self._whole = None

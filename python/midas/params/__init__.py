@@ -20,7 +20,7 @@ from __future__ import annotations
 from midas.errors import ParamError, ParamWarning
 from midas.params.midas_params import MidasParams, MissingKeyError, ParamEntry
 from midas.params.models import CalibrationParams, FFParams, IntegrationParams, NFParams
-from midas.params.parser import parse_text, read_params
+from midas.params.parser import parse_bytes, parse_text, read_params
 from midas.params.registry import KINDS, REGISTRY, KeySpec, closest_key, lookup, specs_for_kind
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "ParamWarning",
     "closest_key",
     "lookup",
+    "parse_bytes",
     "parse_text",
     "read_params",
     "specs_for_kind",

@@ -16,7 +16,6 @@ follow the shared C parser (``MIDAS_ParamParser.c``) and the NF readers:
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,7 +71,7 @@ class ParamEntry:
     comments_before: tuple[str, ...] = ()
 
 
-def _where(source: Path | str | None, line: int | None = None) -> str:
+def _where(source: str | PathLike[str] | None, line: int | None = None) -> str:
     name = str(source) if source is not None else "<parameters>"
     return f"{name} line {line}" if line is not None else name
 
@@ -181,9 +180,7 @@ class MidasParams(Mapping[str, Any]):
         >>> p["BC"], p["RingThresh"]
         ((1022.0, 1022.0), [(1, 10.0)])
         """
-        items = list(mapping.items() if isinstance(mapping, Mapping) else mapping)
-        # NrPixels sets both Y and Z: put it first so explicit NrPixelsY/Z still win.
-        items.sort(key=lambda kv: 0 if kv[0] == "NrPixels" else 1)
+        items = _nr_pixels_first(list(mapping.items() if isinstance(mapping, Mapping) else mapping))
         where = _where(source)
         entries: list[ParamEntry] = []
         for name, obj in items:
@@ -254,7 +251,7 @@ class MidasParams(Mapping[str, Any]):
         """
         k = self._canon(key)
         if k in self._values:
-            return self._values[k]
+            return _copy(self._values[k])
         if default is not _MISSING:
             return default
         return self._default_of(k)
@@ -280,21 +277,13 @@ class MidasParams(Mapping[str, Any]):
         """
         k = self._canon(key)
         if k in self._values:
-            return self._values[k]
+            return _copy(self._values[k])
         d = self._default_of(k)
         if d is None or d == []:
             spec = REGISTRY.get(k)
             what = f" ({spec.doc}; {spec.expects()})" if spec is not None else ""
             raise MissingKeyError(f"{_where(self._source)}: required key {k!r} is missing{what}")
         return d
-
-    def keys(self) -> Any:
-        """Canonical keys present (``NrPixels`` also implies ``NrPixelsY``/``NrPixelsZ``)."""
-        return self._values.keys()
-
-    def items(self) -> Any:
-        """(key, value) pairs of the keys present, as :meth:`get` returns them."""
-        return self._values.items()
 
     def get_all(self, key: str) -> list[Any]:
         """Every occurrence of ``key`` in file order (empty when absent).
@@ -490,6 +479,23 @@ class MidasParams(Mapping[str, Any]):
         return write_text_atomic(Path(path), self.to_text(names=names))
 
 
+def _nr_pixels_first(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Move ``NrPixels`` before ``NrPixelsY``/``NrPixelsZ`` so those still win (it sets both)."""
+    names = [k for k, _ in items]
+    if "NrPixels" not in names:
+        return items
+    i = names.index("NrPixels")
+    j = min((names.index(k) for k in ("NrPixelsY", "NrPixelsZ") if k in names), default=i)
+    if j < i:
+        items.insert(j, items.pop(i))
+    return items
+
+
+def _copy(v: Any) -> Any:
+    """Lists handed out are copies, so callers cannot change a parameter set."""
+    return list(v) if isinstance(v, list) else v
+
+
 def _lines(es: Sequence[ParamEntry]) -> str:
     return ", ".join(str(e.line) if e.line is not None else "?" for e in es) or "none"
 
@@ -508,7 +514,7 @@ def _is_occurrence_list(spec: KeySpec, obj: object) -> bool:
         return False
     if spec.max_values == 1:
         return True
-    items = list(obj)  # type: ignore[call-overload]
+    items = list(obj)  # type: ignore[call-overload,unused-ignore]
     return bool(items) and all(
         hasattr(x, "__iter__") and not isinstance(x, str | bytes) for x in items
     )
@@ -535,7 +541,3 @@ def _entries_for(name: str, obj: Any, where: str, strict: bool) -> list[ParamEnt
         out.append(ParamEntry(spec.name, name, value))
     return out
 
-
-def is_number(x: object) -> bool:
-    """True for a finite int or float (bool excluded)."""
-    return not isinstance(x, bool) and isinstance(x, int | float) and math.isfinite(x)

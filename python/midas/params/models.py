@@ -104,6 +104,40 @@ def _pairs(p: MidasParams, key: str) -> tuple[Any, ...]:
     return tuple(p.get(key))
 
 
+def _crystal(p: MidasParams) -> dict[str, Any]:
+    return {
+        "lattice": _lattice(p),
+        "space_group": int(p.get("SpaceGroup")),
+        "wavelength_A": float(p.require("Wavelength")),
+    }
+
+
+def _tilts(p: MidasParams) -> dict[str, Any]:
+    return {"tx_deg": float(p.get("tx")), "ty_deg": float(p.get("ty")), "tz_deg": float(p.get("tz"))}
+
+
+def _scan(p: MidasParams) -> dict[str, Any]:
+    return {
+        "omega_start_deg": float(p.require("OmegaStart")),
+        "omega_step_deg": float(p.require("OmegaStep")),
+        "omega_ranges_deg": _pairs(p, "OmegaRange"),
+        "box_sizes_um": _pairs(p, "BoxSize"),
+    }
+
+
+def _detector(p: MidasParams) -> dict[str, Any]:
+    """Single-distance detector geometry shared by the FF, calibration and integration views."""
+    return {
+        "lsd_um": float(_single(p, "Lsd")),
+        "bc_px": _single(p, "BC"),
+        **_tilts(p),
+        "pixel_size_um": float(p.require("px")),
+        "n_pixels": _n_pixels(p),
+        "distortion": _distortion(p),
+        "im_trans_opt": tuple(p.get("ImTransOpt")),
+    }
+
+
 # ---- views --------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -246,25 +280,12 @@ class FFParams(_DictMixin):
         (1000000.0, (2048, 2048), ((1, 10.0),))
         """
         return cls(
-            lattice=_lattice(p),
-            space_group=int(p.get("SpaceGroup")),
-            wavelength_A=float(p.require("Wavelength")),
-            lsd_um=float(_single(p, "Lsd")),
-            bc_px=_single(p, "BC"),
-            pixel_size_um=float(p.require("px")),
-            n_pixels=_n_pixels(p),
-            tx_deg=float(p.get("tx")),
-            ty_deg=float(p.get("ty")),
-            tz_deg=float(p.get("tz")),
-            distortion=_distortion(p),
+            **_crystal(p),
+            **_detector(p),
             rho_d_um=float(p.require("RhoD")),
             wedge_deg=float(p.get("Wedge")),
-            im_trans_opt=tuple(p.get("ImTransOpt")),
-            omega_start_deg=float(p.require("OmegaStart")),
-            omega_step_deg=float(p.require("OmegaStep")),
+            **_scan(p),
             omega_end_deg=_opt_float(p, "OmegaEnd"),
-            omega_ranges_deg=_pairs(p, "OmegaRange"),
-            box_sizes_um=_pairs(p, "BoxSize"),
             ring_thresholds=_pairs(p, "RingThresh"),
             rings_to_exclude=tuple(p.get("RingsToExclude")),
             min_eta_deg=float(p.get("MinEta", 0.0)),
@@ -419,23 +440,16 @@ class NFParams(_DictMixin):
                 )
             n = 1
         return cls(
-            lattice=_lattice(p),
-            space_group=int(p.get("SpaceGroup")),
-            wavelength_A=float(p.require("Wavelength")),
+            **_crystal(p),
             n_distances=int(n),
             lsd_um=tuple(lsd),
             bc_px=tuple(bc),  # type: ignore[arg-type]
-            tx_deg=float(p.get("tx")),
-            ty_deg=float(p.get("ty")),
-            tz_deg=float(p.get("tz")),
+            **_tilts(p),
             wedge_deg=float(p.get("Wedge")),
             pixel_size_um=float(p.require("px")),
             n_pixels=_n_pixels(p),
             rho_d_um=float(p.require("RhoD")),
-            omega_start_deg=float(p.require("OmegaStart")),
-            omega_step_deg=float(p.require("OmegaStep")),
-            omega_ranges_deg=_pairs(p, "OmegaRange"),
-            box_sizes_um=_pairs(p, "BoxSize"),
+            **_scan(p),
             start_nr=_opt_int(p, "StartNr"),
             end_nr=_opt_int(p, "EndNr"),
             nr_files_per_distance=int(p.get("NrFilesPerDistance")),
@@ -452,20 +466,6 @@ class NFParams(_DictMixin):
             save_n_solutions=int(p.get("SaveNSolutions")),
             rings_to_use=tuple(p.get("RingsToUse")),
         )
-
-
-def _detector_common(p: MidasParams) -> dict[str, Any]:
-    return {
-        "lsd_um": float(_single(p, "Lsd")),
-        "bc_px": _single(p, "BC"),
-        "tx_deg": float(p.get("tx")),
-        "ty_deg": float(p.get("ty")),
-        "tz_deg": float(p.get("tz")),
-        "pixel_size_um": float(p.require("px")),
-        "n_pixels": _n_pixels(p),
-        "distortion": _distortion(p),
-        "im_trans_opt": tuple(p.get("ImTransOpt")),
-    }
 
 
 def _bins(p: MidasParams) -> dict[str, Any]:
@@ -578,14 +578,11 @@ class CalibrationParams(_DictMixin):
             A required key (``Lsd``, ``BC``, ``px``, ``NrPixels*``, ``Wavelength``, ``RhoD``,
             ``LatticeConstant``, ``RMax``, ``EtaMin``, ``EtaMax``, ``EtaBinSize``) is missing.
         """
-        gaps_y, gaps_z = p.get("PanelGapsY"), p.get("PanelGapsZ")
         return cls(
-            **_detector_common(p),
-            wavelength_A=float(p.require("Wavelength")),
+            **_detector(p),
+            **_crystal(p),
             rho_d_um=float(p.require("RhoD")),
             wedge_deg=float(p.get("Wedge")),
-            space_group=int(p.get("SpaceGroup")),
-            lattice=_lattice(p),
             **_bins(p),
             width_um=float(p.get("Width")),
             rings_to_exclude=tuple(p.get("RingsToExclude")),
@@ -603,13 +600,9 @@ class CalibrationParams(_DictMixin):
             dark_file=p.get("Dark"),
             n_panels=(int(p.get("NPanelsY")), int(p.get("NPanelsZ"))),
             panel_size_px=(int(p.get("PanelSizeY")), int(p.get("PanelSizeZ"))),
-            panel_gaps_y_px=() if gaps_y is None else tuple(_as_tuple(gaps_y)),
-            panel_gaps_z_px=() if gaps_z is None else tuple(_as_tuple(gaps_z)),
+            panel_gaps_y_px=tuple(p.get("PanelGapsY") or ()),
+            panel_gaps_z_px=tuple(p.get("PanelGapsZ") or ()),
         )
-
-
-def _as_tuple(v: Any) -> tuple[Any, ...]:
-    return v if isinstance(v, tuple) else (v,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -697,7 +690,7 @@ class IntegrationParams(_DictMixin):
             ``EtaMax``, ``EtaBinSize``) is missing.
         """
         return cls(
-            **_detector_common(p),
+            **_detector(p),
             rho_d_um=_opt_float(p, "RhoD"),
             wavelength_A=_opt_float(p, "Wavelength"),
             **_bins(p),

@@ -19,6 +19,7 @@ the unknown-key and indentation warnings into errors).
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from os import PathLike
@@ -29,12 +30,13 @@ from midas.params.midas_params import MidasParams, ParamEntry
 from midas.params.registry import REGISTRY, closest_key, lookup
 from midas.params.values import ValueProblem, format_value, parse_tokens
 
-__all__ = ["MAX_LINE_BYTES", "parse_text", "read_params"]
+__all__ = ["MAX_LINE_BYTES", "parse_bytes", "parse_text", "read_params"]
 
 MAX_LINE_BYTES = 4094
 """Longest line upstream's shared parser reads whole (``fgets`` into 4096 bytes, newline and NUL
 included); longer lines would be split and misread, so they are refused."""
 
+_log = logging.getLogger(__name__)
 _TOKEN_RE = re.compile(r"[^ \t\r\f\v]+")
 _BLANK = " \t\r\f\v"
 _BOM = "\ufeff"
@@ -87,11 +89,25 @@ def read_params(path: str | PathLike[str], *, strict: bool = False) -> MidasPara
     (1000000.0, (1022.0, 1022.0), [(1, 10.0), (2, 10.0)])
     """
     path = Path(path)
-    data = path.read_bytes()
-    return parse_text(_decode(data, path), source=path, strict=strict)
+    params = parse_bytes(path.read_bytes(), source=path, strict=strict)
+    _log.debug("read %d keys from %s", len(params), path)
+    return params
 
 
-def _decode(data: bytes, source: Path | str | None) -> str:
+def parse_bytes(
+    data: bytes, *, source: str | PathLike[str] | None = None, strict: bool = False
+) -> MidasParams:
+    """Parse the raw bytes of a MIDAS parameter file (UTF-8; other bytes kept as they are).
+
+    Raises
+    ------
+    ParamError
+        As in :func:`read_params`; also for a NUL byte (a binary file).
+    """
+    return parse_text(_decode(data, source), source=source, strict=strict)
+
+
+def _decode(data: bytes, source: str | PathLike[str] | None) -> str:
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
@@ -131,8 +147,16 @@ def parse_text(
     [8289.15, 10290.72]
     """
     name = str(source) if source is not None else "<text>"
-    if "\x00" in text:
-        _decode(text.encode("utf-8", "surrogateescape"), name)
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        line_nr = text.count("\n", 0, exc.start) + 1
+        raise ParamError(
+            f"{name} line {line_nr}: contains {text[exc.start]!r}, which is not a character a "
+            "file can hold (unpaired surrogate)"
+        ) from None
+    if b"\x00" in data:
+        _decode(data, name)
     if text.startswith(_BOM):
         _warn_or_raise(
             f"{name} line 1: file starts with a UTF-8 byte-order mark; upstream MIDAS would not "
@@ -209,9 +233,21 @@ def _parse_line(
         raise ParamError(f"{where}: key {key!r} expects {spec.expects()}, {exc}") from None
     why = spec.check_value(value)
     if why is not None:
-        raise ParamError(f"{where}: key {key!r} {why}, got {format_value(value)!r}")
+        raise ParamError(f"{where}: key {key!r} {why}, got {' '.join(vals)!r}")
     return ParamEntry(spec.name, key, value, known=True, line=n, text=line,
                       comments_before=comments)
+
+
+def _value_text(e: ParamEntry) -> str:
+    """The value as written on the entry's line (without key and comment)."""
+    if e.text is None:
+        return format_value(e.value)
+    tokens = []
+    for m in _TOKEN_RE.finditer(e.text):
+        if m.group().startswith("#"):
+            break
+        tokens.append(m.group())
+    return " ".join(tokens[1:])
 
 
 def _warn_repeats(entries: list[ParamEntry], name: str) -> None:
@@ -240,7 +276,7 @@ def _warn_repeats(entries: list[ParamEntry], name: str) -> None:
             lines = ", ".join(str(e.line) for e in es)
             warnings.warn(
                 f"{name} line {last.line}: key {key!r} is set {len(es)} times with different "
-                f"values (lines {lines}); the last one, {format_value(last.value)!r}, wins",
+                f"values (lines {lines}); the last one, {_value_text(last)!r}, wins",
                 ParamWarning,
                 stacklevel=4,
             )

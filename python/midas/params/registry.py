@@ -21,9 +21,8 @@ tuple. Variadic keys (``PanelGapsY``) repeat their last type letter.
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -153,15 +152,14 @@ class KeySpec:
     per_distance: bool = False
     legacy_counts: tuple[int, ...] = ()
     check: str | None = None
-    _checker: Callable[[Value], str | None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.min_values < 0:
             object.__setattr__(self, "min_values", len(self.types))
         if self.max_values < 0:
             object.__setattr__(self, "max_values", len(self.types))
-        if self.check is not None:
-            object.__setattr__(self, "_checker", _CHECKS[self.check])
+        if self.check is not None and self.check not in _CHECKS:
+            raise ValueError(f"unknown check {self.check!r} for key {self.name!r}")
 
     @property
     def numeric(self) -> bool:
@@ -190,7 +188,8 @@ class KeySpec:
         if self.legacy_counts:
             what += f" (or the legacy {'/'.join(map(str, self.legacy_counts))}-value form)"
         if self.fields:
-            names = [f"{n} ({noun[t]})" if mixed else n for n, t in zip(self.fields, self.types)]
+            pairs = zip(self.fields, self.types, strict=False)
+            names = [f"{n} ({noun[t]})" if mixed else n for n, t in pairs]
             what += ": " + " ".join(names)
         if "s" in self.types and not mixed:
             what += " without spaces"
@@ -200,9 +199,9 @@ class KeySpec:
 
     def check_value(self, value: Value) -> str | None:
         """Return a description of why ``value`` violates the key's constraint, or None."""
-        if self._checker is None:
+        if self.check is None:
             return None
-        return self._checker(value)
+        return _CHECKS[self.check](value)
 
 
 def _k(
@@ -289,9 +288,9 @@ _SPECS: list[KeySpec] = [
     _k("px", "f", _FNC, "pixel size", "µm", aliases=("PixelSize",), check="positive"),
     _k("YPixelSize", "f", (INT, CAL), "pixel size along Y where it differs from px", "µm",
        check="positive"),
-    _k("Lsd", "f", _FNC, "sample-to-detector distance (NF: one line per distance)", "µm",
+    _k("Lsd", "f", _FNC, "sample-to-detector distance", "µm",
        aliases=("Distance", "DetDist"), per_distance=True, check="positive"),
-    _k("BC", "ff", _FNC, "beam centre on the detector (NF: one line per distance)", "px",
+    _k("BC", "ff", _FNC, "beam centre on the detector", "px",
        fields=("y", "z"), per_distance=True),
     _k("nDistances", "i", (NF,), "number of NF detector distances", check="positive"),
     _k("LsdMean", "f", (NF,), "mean sample-to-detector distance", "µm"),
@@ -654,9 +653,3 @@ def specs_for_kind(kind: str) -> tuple[KeySpec, ...]:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     return tuple(s for s in _SPECS if kind in s.kinds)
 
-
-def is_finite_number(x: object) -> bool:
-    """True for int or finite float values (bool excluded)."""
-    if isinstance(x, bool):
-        return False
-    return isinstance(x, int) or (isinstance(x, float) and math.isfinite(x))

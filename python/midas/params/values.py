@@ -93,6 +93,10 @@ def _coerce_one(letter: str, obj: object) -> Scalar:
             raise ValueProblem(f"got {obj!r} (not a string)")
         if not obj or _WS_RE.search(obj) or obj.startswith("#"):
             raise ValueProblem(f"got {obj!r} (empty, contains whitespace, or starts with '#')")
+        try:
+            obj.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise ValueProblem(f"got {obj!r} (not writable as UTF-8)") from None
         return obj
     if isinstance(obj, bool):
         raise ValueProblem(f"got {obj!r} (a bool; write 0 or 1)")
@@ -126,11 +130,9 @@ def coerce_value(spec: KeySpec, obj: object) -> Value:
     if isinstance(obj, str | bytes) or not hasattr(obj, "__iter__"):
         items: list[object] = [obj]
     else:
-        items = list(obj)  # type: ignore[call-overload]
-    if not spec.types:
-        if items in ([""], []):
-            return ""
-        raise ValueProblem(f"got {obj!r} (the key takes no value)")
+        items = list(obj)  # type: ignore[call-overload,unused-ignore]
+    if spec.min_values == 0 and items in ([""], []):
+        return ""
     if not _count_ok(spec, len(items)):
         raise ValueProblem(f"got {len(items)} values: {obj!r}")
     vals = [_coerce_one(spec.type_at(k), x) for k, x in enumerate(items)]

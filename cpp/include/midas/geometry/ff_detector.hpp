@@ -23,6 +23,7 @@
 
 #include "midas/core/hd.hpp"
 #include "midas/core/span.hpp"
+#include "midas/geometry/angles.hpp"
 
 namespace midas::geometry {
 
@@ -85,22 +86,10 @@ struct IdealPoint {
     double z_um;     ///< R_corr cos η
 };
 
-namespace detail {
-inline constexpr double half_pi = 1.57079632679489661923;
-inline constexpr double pi = 3.14159265358979323846;
-}  // namespace detail
-
-/// η = atan2(-y, z) in (-π, π]; 0 when y = z = 0 (upstream gives NaN there).
-MIDAS_HD inline double eta_from_yz(double y, double z) {
-    if (y == 0.0 && z == 0.0) return 0.0;
-    const double eta = std::atan2(-y, z);
-    return eta <= -detail::pi ? detail::pi : eta;
-}
-
 /// Distortion polynomial D(ρ, η) and its partial derivatives ∂D/∂ρ, ∂D/∂η (η in rad).
 MIDAS_HD inline double distortion_poly(const FFModel& m, double rho, double eta_rad, double& d_drho,
                                        double& d_deta) {
-    const double eta_p = detail::half_pi - eta_rad;
+    const double eta_p = half_pi - eta_rad;
     double rp[7];
     rp[0] = 1.0;
     for (int k = 1; k < 7; ++k) rp[k] = rp[k - 1] * rho;
