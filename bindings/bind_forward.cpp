@@ -25,10 +25,16 @@ midas::ff::Displacement parse_displacement(const std::string& s) {
     throw midas::ParamError("displacement = '" + s + "', expected 'toward_point' or 'parallel'");
 }
 
+midas::ff::WedgeModel parse_wedge(const std::string& s) {
+    if (s == "upstream") return midas::ff::WedgeModel::upstream_sim;
+    if (s == "exact") return midas::ff::WedgeModel::exact;
+    throw midas::ParamError("wedge_model = '" + s + "', expected 'upstream' or 'exact'");
+}
+
 py::dict predict(const carray<double>& orient, const carray<double>& pos_um, const carray<double>& b_matrix,
                  const carray<double>& hkl, const carray<std::int32_t>& ring_nr, const carray<std::int32_t>& row_id,
                  double wavelength_A, double lsd_um, double min_eta_deg, double wedge_deg,
-                 const std::string& displacement, const carray<double>& omega_windows_deg,
+                 const std::string& wedge_model, const std::string& displacement, const carray<double>& omega_windows_deg,
                  const carray<double>& boxes_um) {
     check_shape(orient, "orient", {-1, 3, 3});
     const auto n_grains = orient.shape(0);
@@ -45,6 +51,7 @@ py::dict predict(const carray<double>& orient, const carray<double>& pos_um, con
     cfg.lsd_um = lsd_um;
     cfg.min_eta_deg = min_eta_deg;
     cfg.wedge_deg = wedge_deg;
+    cfg.wedge_model = parse_wedge(wedge_model);
     cfg.displacement = parse_displacement(displacement);
     cfg.omega_windows_deg = cspan(omega_windows_deg);
     cfg.boxes_um = cspan(boxes_um);
@@ -139,7 +146,7 @@ void render_i32(const carray<std::int64_t>& frame_offsets, const carray<double>&
 void bind_forward(py::module_& m) {
     m.def("ff_predict_spots", &predict, py::arg("orient"), py::arg("pos_um"), py::arg("b_matrix"), py::arg("hkl"),
           py::arg("ring_nr"), py::arg("row_id"), py::arg("wavelength_A"), py::arg("lsd_um"), py::arg("min_eta_deg"),
-          py::arg("wedge_deg"), py::arg("displacement"), py::arg("omega_windows_deg"), py::arg("boxes_um"),
+          py::arg("wedge_deg"), py::arg("wedge_model"), py::arg("displacement"), py::arg("omega_windows_deg"), py::arg("boxes_um"),
           "FF spot prediction for many grains: dict of (S,) arrays.");
     m.def("ff_max_pixel_value", &max_value, py::arg("frame_offsets"), py::arg("y_px"), py::arg("z_px"),
           py::arg("amplitude"), py::arg("n_y"), py::arg("n_z"), py::arg("sigma_px"),

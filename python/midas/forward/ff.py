@@ -8,7 +8,7 @@ and position P (sample frame at ω = 0), and reflection hkl,
 2. ω solves -Gx cos ω + Gy sin ω = |G| sin θ (beam along +x, sample rotated by Rz(+ω)), ≤ 2
    solutions per reflection;
 3. η = atan2(-y, z) of Rz(ω)·G, R = Lsd·tan 2θ, ideal spot (y0, z0) = R·(-sin η, cos η);
-4. wedge: ω_obs = ω - Δω(η, θ, wedge); analysis windows (MinEta, OmegaRange + BoxSize on (y0, z0));
+4. wedge (upstream's first-order form or the exact tilted axis); analysis windows (MinEta, OmegaRange + BoxSize on (y0, z0));
 5. grain-position displacement of (y0, z0) with P_lab = Rz(ω_obs)·P (see ``displacement``);
 6. detector pixel by the exact inverse of the tilt + distortion model
    (:func:`midas.geometry.ideal_to_pixel`) and frame = floor((ω_obs - OmegaStart)/OmegaStep).
@@ -29,10 +29,13 @@ from midas.errors import GeometryError, ParamError
 from midas.parallel import threads
 
 __all__ = ["FFScan", "SpotTable", "predict_spots", "orthonormalize_orientations", "DISPLACEMENTS",
-           "ORTHONORMALIZE"]
+           "WEDGE_MODELS", "ORTHONORMALIZE"]
 
 DISPLACEMENTS = ("toward_point", "parallel")
 """Names of the grain-position displacement forms (see :func:`predict_spots`)."""
+
+WEDGE_MODELS = ("upstream", "exact")
+"""Names of the wedge models (see :func:`predict_spots`)."""
 
 ORTHONORMALIZE = ("none", "upstream", "polar")
 """Names of the orientation clean-up methods (see :func:`orthonormalize_orientations`)."""
@@ -228,11 +231,11 @@ class SpotTable:
         Running index of this Bragg solution among all solutions of the grain, counted before any
         filter (upstream's SpotMatrixGen ``SpotID``).
     omega_deg : (S,) float64
-        Observed ω after the wedge correction, degrees in [-180, 180].
+        Observed ω (after the wedge), degrees in (-180, 180].
     omega_raw_deg : (S,) float64
         ω before the wedge correction (``OmeRaw``).
     eta_deg, tth_deg : (S,) float64
-        Azimuth η (0 = up, +90 = -y) and scattering angle 2θ of the reflection, degrees.
+        Observed azimuth η (0 = up, +90 = -y) and scattering angle 2θ of the reflection, degrees.
     y0_um, z0_um : (S,) float64
         Ideal spot on the untilted plane at Lsd for a grain at the origin, µm (lab y, z).
     y_um, z_um : (S,) float64
@@ -383,7 +386,7 @@ def _b_matrices(lattice: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, wavelength_A: float,
                   rings: Sequence[int] | None = None, displacement: str = "toward_point",
-                  orthonormalize: str = "none", on_detector: bool = True,
+                  wedge: str = "upstream", orthonormalize: str = "none", on_detector: bool = True,
                   n_threads: int | None = None) -> SpotTable:
     """Predict the far-field spots of many grains (OpenMP over grains).
 
@@ -410,6 +413,12 @@ def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, 
         point plus the x = 0 intercept of the line from P toward (Lsd, y0, z0). ``parallel``
         (upstream's indexer and refiner): the ray from P parallel to (Lsd, y0, z0), met at x = Lsd.
         They differ at second order in |P|/Lsd (≤ 0.015 px on upstream's 250-grain example).
+    wedge : {"upstream", "exact"}
+        Wedge model (only matters when ``scan.wedge_deg`` ≠ 0). ``upstream`` (upstream's simulator):
+        ω_obs = ω - δ with δ the correction upstream's FitSetup (``CorrectWedge``,
+        :func:`midas.geometry.omega.correct_wedge`) would apply at the no-wedge η; η unchanged.
+        ``exact``: :func:`midas.geometry.omega.apply_wedge` (ω and η of the event with the tilted
+        axis; ``correct_wedge`` undoes it exactly; spots that cannot diffract are dropped).
     orthonormalize : {"none", "upstream", "polar"}
         Clean-up of the orientation matrices first (:func:`orthonormalize_orientations`); use
         ``upstream`` to reproduce upstream's simulator exactly.
@@ -454,6 +463,8 @@ def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, 
     """
     if displacement not in DISPLACEMENTS:
         raise ParamError(f"displacement = {displacement!r}, expected one of {DISPLACEMENTS}")
+    if wedge not in WEDGE_MODELS:
+        raise ParamError(f"wedge = {wedge!r}, expected one of {WEDGE_MODELS}")
     if not (math.isfinite(wavelength_A) and wavelength_A > 0):
         raise ParamError(f"wavelength_A = {wavelength_A}, expected a finite value > 0")
     orient = np.asarray(grains.orient_mat, dtype=np.float64)
@@ -487,7 +498,7 @@ def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, 
         raw = core().ff_predict_spots(
             orient=orient, pos_um=pos, b_matrix=_b_matrices(lattice), hkl=hkl_all[rows].astype(np.float64),
             ring_nr=ring_all[rows], row_id=rows, wavelength_A=float(wavelength_A), lsd_um=float(detector.lsd_um),
-            min_eta_deg=scan.min_eta_deg, wedge_deg=scan.wedge_deg, displacement=displacement,
+            min_eta_deg=scan.min_eta_deg, wedge_deg=scan.wedge_deg, wedge_model=wedge, displacement=displacement,
             omega_windows_deg=windows, boxes_um=boxes)
     from midas.geometry import ideal_to_pixel
 

@@ -310,7 +310,7 @@ def _ring_list(p: Any) -> list[int] | None:
 
 
 def simulate_ff(p: Any, *, result_folder: str | Path | None = None, n_threads: int | None = None,
-                noise_seed: int = 0, batch_frames: int | None = None,
+                noise_seed: int = 0, batch_frames: int | None = None, wedge: str = "upstream",
                 progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Simulate a far-field scan from a parameter set, like upstream's ``ForwardSimulationCompressed``.
 
@@ -332,6 +332,8 @@ def simulate_ff(p: Any, *, result_folder: str | Path | None = None, n_threads: i
         Seed of the ``SimNoiseSigma`` noise.
     batch_frames : int, optional
         Frames rendered per batch (default: as many as fit in 256 MB of int32).
+    wedge : {"upstream", "exact"}
+        Wedge model (see :func:`midas.forward.ff.predict_spots`); upstream's simulator by default.
     progress : callable(int), optional
         Called with the number of frames written after each batch.
 
@@ -394,7 +396,7 @@ def simulate_ff(p: Any, *, result_folder: str | Path | None = None, n_threads: i
     log.info("simulating %d grains, %d reflections, %d frames of %d x %d px", len(grains), len(hkls), scan.n_frames,
              detector.n_pixels[0], detector.n_pixels[1])
     spots = predict_spots(grains, hkls, detector, scan.for_simulation(), wavelength_A=wavelength,
-                          rings=_ring_list(p), displacement="toward_point", orthonormalize="upstream",
+                          rings=_ring_list(p), displacement="toward_point", wedge=wedge, orthonormalize="upstream",
                           n_threads=n_threads)
     contribs = spot_contributions(spots, scan, shape)
     peak = peak_pixel_value(contribs, detector.n_pixels, shape, n_threads=n_threads)
