@@ -130,7 +130,8 @@ def main() -> None:
     a = ap.parse_args()
     bench_prediction(a.grains)
     bench_render(a.frames)
-    bench_simulate(a.sim_frames)
+    if a.sim_frames > 0:
+        bench_simulate(a.sim_frames)
 
 
 if __name__ == "__main__":

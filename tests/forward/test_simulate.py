@@ -252,3 +252,30 @@ def test_simulate_rejects_unsupported(tmp_path, rng):
     pfile.write_text(pfile.read_text() + "nScans 4\n")
     with pytest.raises(ParamError, match="nScans"):
         simulate_ff(read_params(pfile))
+
+
+@pytest.mark.slow
+def test_full_cu_tilted_simulation_matches_upstream_archive(tmp_path):
+    """`midas simulate ff` on upstream's ff_cu_tilted inputs: 1440 frames of 1024², compared with
+    upstream's archive on 40 frames (the busiest ones and a spread of others)."""
+    from midas.cli.main import main
+
+    folder = shared_path("upstream_sim", "ff_cu_tilted")
+    for name in ("Parameters.txt", "GrainsSim.csv"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    assert main(["simulate", "ff", "-paramFN", str(tmp_path / "Parameters.txt"), "-nCPUs", "2"]) == 0
+    ours = open_midas_zip(tmp_path / "Cu_FF_tilted.analysis.MIDAS.zip")
+    assert ours.n_frames == 1440 and ours.frame_shape == (1024, 1024)
+    sm = read_spot_matrix(tmp_path / "SpotMatrixGen.csv")
+    up = read_spot_matrix(folder / "SpotMatrixGen.csv")
+    assert len(sm) == len(up) + 1  # grain 6 / SpotID 82, see test_predict_upstream
+    busy = np.bincount(up.frame, minlength=1440)
+    frames = sorted(set(np.argsort(-busy, kind="stable")[:20].tolist()) | set(range(3, 1440, 72)))
+    theirs = _upstream_frames(folder / "Cu_FF_tilted.analysis.MIDAS.zip", frames)
+    extra = (sm.grain_id == 6) & (sm.spot_id == 82)
+    for n, k in enumerate(frames):
+        mine = ours.frame(k).astype(np.int64)
+        if k == int(sm.frame[extra][0]):
+            y, z = int(round(sm.y_px[extra][0])), int(round(sm.z_px[extra][0]))
+            mine[max(z - 5, 0): z + 6, max(y - 5, 0): y + 6] = theirs[n][max(z - 5, 0): z + 6, max(y - 5, 0): y + 6]
+        assert np.abs(mine - theirs[n]).max() <= 200, k
