@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from midas._native import core
 from midas._reference import forward as ref
 from midas.crystal import Lattice, hkl_table
@@ -44,15 +43,15 @@ def bench_prediction(n_grains: int) -> None:
     lat = Lattice(4.08, 4.08, 4.08, 90, 90, 90)
     hk = hkl_table(225, lat, 0.22291, 1e6, 204800)
     hk_rows = np.nonzero(hk.ring_nr <= 5)[0]
-    args = dict(
-        orient=_rotations(rng, n_grains), pos_um=rng.uniform(-1000, 1000, (n_grains, 3)),
-        b_matrix=np.stack([Lattice.from_tuple(np.r_[4.08 * (1 + rng.uniform(-1e-3, 1e-3, 3)), 90, 90, 90]).b_matrix()
+    args = {
+        "orient": _rotations(rng, n_grains), "pos_um": rng.uniform(-1000, 1000, (n_grains, 3)),
+        "b_matrix": np.stack([Lattice.from_tuple(np.r_[4.08 * (1 + rng.uniform(-1e-3, 1e-3, 3)), 90, 90, 90]).b_matrix()
                            for _ in range(n_grains)]),
-        hkl=hk.hkl[hk_rows].astype(np.float64), ring_nr=hk.ring_nr[hk_rows].astype(np.int32),
-        row_id=hk_rows.astype(np.int32))
-    kw = dict(wavelength_A=0.22291, lsd_um=1e6, min_eta_deg=6.0, wedge_deg=0.0, wedge_model="upstream",
-              displacement="toward_point", omega_windows_deg=np.array([[-180.0, 180.0]]),
-              boxes_um=np.array([[-1e6, 1e6, -1e6, 1e6]]))
+        "hkl": hk.hkl[hk_rows].astype(np.float64), "ring_nr": hk.ring_nr[hk_rows].astype(np.int32),
+        "row_id": hk_rows.astype(np.int32)}
+    kw = {"wavelength_A": 0.22291, "lsd_um": 1e6, "min_eta_deg": 6.0, "wedge_deg": 0.0, "wedge_model": "upstream",
+              "displacement": "toward_point", "omega_windows_deg": np.array([[-180.0, 180.0]]),
+              "boxes_um": np.array([[-1e6, 1e6, -1e6, 1e6]])}
     n_spots = len(core().ff_predict_spots(**args, **kw)["omega_deg"])
     res = {}
     for nt in (1, 2):
@@ -73,17 +72,17 @@ def bench_prediction(n_grains: int) -> None:
 def bench_render(n_frames: int, spots_per_frame: int = 20, n_px: int = 2048) -> None:
     rng = np.random.default_rng(2)
     frame = np.repeat(np.arange(n_frames), spots_per_frame)
-    c = dict(frame_offsets=np.searchsorted(frame, np.arange(n_frames + 1)).astype(np.int64),
-             y_px=rng.uniform(0, n_px, frame.size), z_px=rng.uniform(0, n_px, frame.size),
-             amplitude=np.full(frame.size, 5000.0))
+    c = {"frame_offsets": np.searchsorted(frame, np.arange(n_frames + 1)).astype(np.int64),
+             "y_px": rng.uniform(0, n_px, frame.size), "z_px": rng.uniform(0, n_px, frame.size),
+             "amplitude": np.full(frame.size, 5000.0)}
     out = np.empty((n_frames, n_px, n_px), np.int32)
-    geo = dict(n_y=n_px, n_z=n_px, sigma_px=1.0)
+    geo = {"n_y": n_px, "n_z": n_px, "sigma_px": 1.0}
     res = {}
     for nt in (1, 2):
         with threads(nt):
             peak = core().ff_max_pixel_value(**c, **geo)
             for noise in (0.0, 5.0):
-                res[(nt, noise)] = _best(lambda: core().ff_render_frames_i32(
+                res[(nt, noise)] = _best(lambda peak=peak, noise=noise: core().ff_render_frames_i32(
                     **c, **geo, first_frame=0, out_max=65000.0, peak_max=peak, noise_sigma=noise, seed=1, out=out))
             res[(nt, "peak")] = _best(lambda: core().ff_max_pixel_value(**c, **geo))
     n_twin = 2

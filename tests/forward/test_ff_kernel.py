@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from midas._native import core
 from midas._reference import forward as ref
 from midas.parallel import threads
@@ -33,14 +32,14 @@ def _triclinic_b(rng: np.random.Generator, n: int) -> np.ndarray:
 def _case(rng: np.random.Generator, n_grains: int = 40, n_hkl: int = 30):
     hkl = rng.integers(-4, 5, size=(n_hkl, 3)).astype(np.float64)
     hkl = hkl[np.abs(hkl).sum(1) > 0]
-    return dict(
-        orient=_random_rotations(rng, n_grains),
-        pos_um=rng.uniform(-2000, 2000, size=(n_grains, 3)),
-        b_matrix=_triclinic_b(rng, n_grains),
-        hkl=hkl,
-        ring_nr=rng.integers(1, 9, size=len(hkl)).astype(np.int32),
-        row_id=np.arange(len(hkl), dtype=np.int32) * 3 + 1,
-    )
+    return {
+        "orient": _random_rotations(rng, n_grains),
+        "pos_um": rng.uniform(-2000, 2000, size=(n_grains, 3)),
+        "b_matrix": _triclinic_b(rng, n_grains),
+        "hkl": hkl,
+        "ring_nr": rng.integers(1, 9, size=len(hkl)).astype(np.int32),
+        "row_id": np.arange(len(hkl), dtype=np.int32) * 3 + 1,
+    }
 
 
 def _predict(case, **kw):

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
 from midas.crystal import hkl_table_from_params
 from midas.forward.ff import FFScan, predict_spots
-from midas.forward.simulate import (SpotShape, peak_pixel_value, render_frames, simulate_ff,
-                                    spot_contributions)
+from midas.forward.simulate import (
+    SpotShape,
+    peak_pixel_value,
+    render_frames,
+    simulate_ff,
+    spot_contributions,
+)
 from midas.geometry import FFDetector
 from midas.io.grains_csv import GrainsTable, read_grains_csv, write_grains_csv
 from midas.io.midas_zip import open_midas_zip
@@ -33,7 +37,7 @@ def _upstream_frames(path: Path, frames: list[int]) -> np.ndarray:
 def _centroids(frame: np.ndarray, y: np.ndarray, z: np.ndarray, half: int = 4) -> np.ndarray:
     out = np.full((len(y), 2), np.nan)
     for n, (yc, zc) in enumerate(zip(y, z)):
-        y0, z0 = int(round(yc)), int(round(zc))
+        y0, z0 = round(yc), round(zc)
         win = frame[max(z0 - half, 0): z0 + half + 1, max(y0 - half, 0): y0 + half + 1].astype(np.float64)
         zz, yy = np.mgrid[max(z0 - half, 0): z0 + half + 1, max(y0 - half, 0): y0 + half + 1]
         if win.sum() > 0:
@@ -276,6 +280,6 @@ def test_full_cu_tilted_simulation_matches_upstream_archive(tmp_path):
     for n, k in enumerate(frames):
         mine = ours.frame(k).astype(np.int64)
         if k == int(sm.frame[extra][0]):
-            y, z = int(round(sm.y_px[extra][0])), int(round(sm.z_px[extra][0]))
+            y, z = round(sm.y_px[extra][0]), round(sm.z_px[extra][0])
             mine[max(z - 5, 0): z + 6, max(y - 5, 0): y + 6] = theirs[n][max(z - 5, 0): z + 6, max(y - 5, 0): y + 6]
         assert np.abs(mine - theirs[n]).max() <= 200, k

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import brentq
+from scipy.optimize import brentq  # type: ignore[import-untyped]
 
 _OUT_KEYS = ("grain_index", "hkl_row", "omega_solution", "solution_nr", "ring_nr", "omega_deg", "omega_raw_deg",
              "eta_deg", "tth_deg", "y0_um", "z0_um", "y_um", "z_um")
@@ -73,7 +73,7 @@ def _exact_wedge(gs: NDArray[np.float64], sin_theta: float, w0: float, wedge: fl
 
     def lab(w: float) -> NDArray[np.float64]:
         rz = np.array([[np.cos(w), -np.sin(w), 0], [np.sin(w), np.cos(w), 0], [0, 0, 1]])
-        return ry @ rz @ gs
+        return np.asarray(ry @ rz @ gs, dtype=np.float64)
 
     grid = w0 + np.linspace(-np.pi, np.pi, 8193)
     vals = ry[0, 0] * (np.cos(grid) * gs[0] - np.sin(grid) * gs[1]) + ry[0, 2] * gs[2] - target
@@ -127,7 +127,7 @@ def predict_ff_spots(orient: Any, pos_um: Any, b_matrix: Any, hkl: Any, ring_nr:
                 eta = _eta(gl[1], gl[2])
                 w_obs = w
                 if wedge_deg != 0.0 and wedge_model == "exact":
-                    seen = _exact_wedge(gs, s, w, np.radians(wedge_deg))
+                    seen = _exact_wedge(gs, float(s), w, float(np.radians(wedge_deg)))
                     if seen is None:
                         continue
                     w_obs, eta = seen
@@ -148,7 +148,7 @@ def predict_ff_spots(orient: Any, pos_um: Any, b_matrix: Any, hkl: Any, ring_nr:
                 y, z = _displace(displacement, ro @ pos_um[gi], lsd_um, y0, z0)
                 rows.append((gi, int(row_id[h]), k, nr - 1, int(ring_nr[h]), wd, np.degrees(w), eta_deg,
                              np.degrees(2 * theta), y0, z0, y, z))
-    cols = list(zip(*rows)) if rows else [[] for _ in _OUT_KEYS]
+    cols: list[Any] = list(zip(*rows)) if rows else [() for _ in _OUT_KEYS]
     out: dict[str, NDArray[Any]] = {}
     for key, col in zip(_OUT_KEYS, cols):
         out[key] = np.asarray(col, dtype=np.int32 if key in _OUT_KEYS[:5] else np.float64)
@@ -183,4 +183,4 @@ def render_frames_i32(frame_offsets: Any, y_px: Any, z_px: Any, amplitude: Any, 
     f = render_frames_f64(frame_offsets, y_px, z_px, amplitude, n_y=n_y, n_z=n_z, sigma_px=sigma_px,
                           first_frame=first_frame, n_out=n_out)
     scaled = np.where(f >= peak_max, out_max, f * out_max / peak_max)
-    return np.trunc(np.clip(scaled, 0, 2**31 - 1)).astype(np.int32)
+    return np.asarray(np.trunc(np.clip(scaled, 0, 2**31 - 1)), dtype=np.int32)

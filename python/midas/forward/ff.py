@@ -28,8 +28,15 @@ from midas._native import core
 from midas.errors import GeometryError, ParamError
 from midas.parallel import threads
 
-__all__ = ["FFScan", "SpotTable", "predict_spots", "orthonormalize_orientations", "DISPLACEMENTS",
-           "WEDGE_MODELS", "ORTHONORMALIZE"]
+__all__ = [
+    "DISPLACEMENTS",
+    "ORTHONORMALIZE",
+    "WEDGE_MODELS",
+    "FFScan",
+    "SpotTable",
+    "orthonormalize_orientations",
+    "predict_spots",
+]
 
 DISPLACEMENTS = ("toward_point", "parallel")
 """Names of the grain-position displacement forms (see :func:`predict_spots`)."""
@@ -42,14 +49,19 @@ ORTHONORMALIZE = ("none", "upstream", "polar")
 
 
 class _Grains(Protocol):
-    orient_mat: NDArray[np.float64]
-    pos_um: NDArray[np.float64]
-    lattice: NDArray[np.float64]
+    @property
+    def orient_mat(self) -> NDArray[np.float64]: ...
+    @property
+    def pos_um(self) -> NDArray[np.float64]: ...
+    @property
+    def lattice(self) -> NDArray[np.float64]: ...
 
 
 class _Hkls(Protocol):
-    hkl: NDArray[Any]
-    ring_nr: NDArray[Any]
+    @property
+    def hkl(self) -> NDArray[Any]: ...
+    @property
+    def ring_nr(self) -> NDArray[Any]: ...
 
 
 def _windows(values: Any, width: int, key: str) -> tuple[tuple[float, ...], ...]:
@@ -190,7 +202,7 @@ class FFScan:
             raise ParamError(f"parameter OmegaStep = 0{where}: expected a non-zero step")
         if n_frames is None:
             end = need("OmegaEnd")
-            n_frames = int(math.ceil(abs(end - start) / abs(step) - 1e-9))
+            n_frames = math.ceil(abs(end - start) / abs(step) - 1e-9)
             if n_frames < 1:
                 raise ParamError(f"OmegaStart {start}, OmegaEnd {end}, OmegaStep {step}{where}: no frame in the scan")
 
@@ -269,13 +281,13 @@ class SpotTable:
     def __post_init__(self) -> None:
         n = len(np.asarray(self.grain_index))
         for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name == "hkl":
-                arr = np.ascontiguousarray(v, dtype=np.int32).reshape(n, 3)
-            else:
-                arr = np.ascontiguousarray(v, dtype=np.int64 if f.name in _SPOT_INT else np.float64)
-                if arr.shape != (n,):
-                    raise ParamError(f"SpotTable.{f.name} has shape {arr.shape}, expected ({n},)")
+            dtype = np.int32 if f.name == "hkl" else np.int64 if f.name in _SPOT_INT else np.float64
+            arr: NDArray[Any] = np.ascontiguousarray(getattr(self, f.name), dtype=dtype)
+            want: tuple[int, ...] = (n, 3) if f.name == "hkl" else (n,)
+            if f.name == "hkl" and arr.size == 0:
+                arr = arr.reshape(want)
+            if arr.shape != want:
+                raise ParamError(f"SpotTable.{f.name} has shape {arr.shape}, expected {want}")
             arr.setflags(write=False)
             object.__setattr__(self, f.name, arr)
 
@@ -374,7 +386,7 @@ def orthonormalize_orientations(orient_mat: Any, method: str = "polar") -> NDArr
         if flip.any():
             a[flip, :, 2] *= -1
             r = a @ bt
-        return r
+        return np.asarray(r, dtype=np.float64)
     raise ParamError(f"orthonormalize = {method!r}, expected one of {ORTHONORMALIZE}")
 
 
@@ -510,7 +522,7 @@ def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, 
         keep &= (y_px >= 0) & (y_px < n_y) & (z_px >= 0) & (z_px < n_z)
     gi = raw["grain_index"].astype(np.int64)
     table = SpotTable(grain_index=gi, grain_id=grain_id[gi], hkl_row=raw["hkl_row"],
-                      hkl=hkl_all[raw["hkl_row"]] if len(gi) else np.zeros((0, 3)), ring_nr=raw["ring_nr"],
+                      hkl=hkl_all[raw["hkl_row"]].astype(np.int32), ring_nr=raw["ring_nr"],
                       omega_solution=raw["omega_solution"], solution_nr=raw["solution_nr"],
                       omega_deg=raw["omega_deg"], omega_raw_deg=raw["omega_raw_deg"], eta_deg=raw["eta_deg"],
                       tth_deg=raw["tth_deg"], y0_um=raw["y0_um"], z0_um=raw["z0_um"], y_um=raw["y_um"],

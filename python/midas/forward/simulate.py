@@ -26,15 +26,23 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtr
+from scipy.special import ndtr  # type: ignore[import-untyped]
 
 from midas._native import core
 from midas.errors import ParamError
 from midas.forward.ff import FFScan, SpotTable, predict_spots
 from midas.parallel import threads
 
-__all__ = ["SpotShape", "FrameContributions", "SimulationResult", "spot_contributions", "peak_pixel_value",
-           "render_frames", "spot_matrix_from_spots", "simulate_ff"]
+__all__ = [
+    "FrameContributions",
+    "SimulationResult",
+    "SpotShape",
+    "peak_pixel_value",
+    "render_frames",
+    "simulate_ff",
+    "spot_contributions",
+    "spot_matrix_from_spots",
+]
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +177,7 @@ def spot_contributions(spots: SpotTable, scan: FFScan, shape: SpotShape) -> Fram
         amp = np.full(n, shape.peak_intensity)
     else:
         step = abs(scan.omega_step_deg)
-        reach = int(math.ceil(4 * shape.omega_sigma_deg / step)) + 1
+        reach = math.ceil(4 * shape.omega_sigma_deg / step) + 1
         offs = np.arange(-reach, reach + 1)
         frame = (spots.frame[:, None] + offs[None, :]).ravel()
         idx = np.repeat(np.arange(n, dtype=np.int64), len(offs))
