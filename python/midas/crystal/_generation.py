@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,7 +71,7 @@ class _RotationInfo:
 
 
 def _rotation_order(r: NDArray[np.int64]) -> int:
-    det = int(round(np.linalg.det(r)))
+    det = round(float(np.linalg.det(r)))
     tr = int(np.trace(r))
     if det == 1:
         table = {-1: 2, 0: 3, 1: 4, 2: 6, 3: 1}
@@ -133,7 +134,7 @@ def _sort_key(r: NDArray[np.int64]) -> tuple[int, ...]:
     )
 
 
-def _space_group_ops(space_group: int):  # -> gemmi.GroupOps
+def _space_group_ops(space_group: int) -> Any:  # gemmi.GroupOps
     import gemmi
 
     if not isinstance(space_group, (int, np.integer)) or isinstance(space_group, bool):
@@ -160,7 +161,7 @@ def upstream_operation_list(space_group: int) -> tuple[tuple[tuple[int, ...], ..
             inversion_at_origin = True
         rots.append(r)
     if inversion_at_origin:
-        rots = [r for r in rots if int(round(np.linalg.det(r))) == 1]
+        rots = [r for r in rots if round(float(np.linalg.det(r))) == 1]
     rots.sort(key=_sort_key)
     # Move the powers of each operation right behind it (only those not yet placed).
     out = list(rots)
@@ -209,18 +210,21 @@ def _loop_minimum(space_group: int, max_index: int) -> tuple[int, int, int]:
     return (0, 0, 0)  # number-only trigonal settings use hexagonal axes
 
 
-def _eq_list(op_t: NDArray[np.int64], hkl: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-    """Equivalents of hkl up to sign, in operation-list order (op_t holds the transposes)."""
-    images = op_t @ np.array(hkl, dtype=np.int64)  # (M, 3)
-    out = [hkl]
-    seen = {hkl, (-hkl[0], -hkl[1], -hkl[2])}
-    for v in images[1:]:
-        t = (int(v[0]), int(v[1]), int(v[2]))
-        if t in seen:
-            continue
-        out.append(t)
-        seen.add(t)
-        seen.add((-t[0], -t[1], -t[2]))
+def _eq_lists(op_t: NDArray[np.int64], reps: NDArray[np.int64]) -> list[list[tuple[int, int, int]]]:
+    """Equivalents of each representative up to sign, in operation-list order (op_t: transposes)."""
+    images = np.einsum("mij,kj->kmi", op_t, reps).tolist()  # (K, M, 3): R^T hkl for every op
+    out = []
+    for imgs in images:
+        first = tuple(imgs[0])
+        eq = [first]
+        seen = {first, (-first[0], -first[1], -first[2])}
+        for v in imgs[1:]:
+            t = (v[0], v[1], v[2])
+            if t not in seen:
+                eq.append(t)
+                seen.add(t)
+                seen.add((-t[0], -t[1], -t[2]))
+        out.append(eq)
     return out
 
 
@@ -240,7 +244,7 @@ def _suppressed(op_t: NDArray[np.int64], lo: tuple[int, int, int], hi: int, grid
             hm, km, lm = sign * img[:, 0], sign * img[:, 1], sign * img[:, 2]
             earlier = (hm < h) | ((hm == h) & ((km < k) | ((km == k) & (lm < l))))
             out |= inside(hm, km, lm) & earlier
-    return out
+    return np.asarray(out, dtype=np.bool_)
 
 
 @lru_cache(maxsize=64)
@@ -275,16 +279,16 @@ def generation_order(space_group: int, max_index: tuple[int, int, int], *, compl
     rows: list[tuple[int, int, int]] = []
     seen: set[tuple[int, int, int]] = set()
 
-    def emit(rep: tuple[int, int, int]) -> None:
-        for e in _eq_list(op_t, rep):
+    def emit(eq: list[tuple[int, int, int]]) -> None:
+        for e in eq:
             for m in ((-e[0], -e[1], -e[2]), e):
                 if m not in seen:
                     seen.add(m)
                     rows.append(m)
 
     skip = absent | _suppressed(op_t, lo, top, grid.astype(np.int64))
-    for g in grid[~skip].tolist():
-        emit((g[0], g[1], g[2]))
+    for eq in _eq_lists(op_t, grid[~skip].astype(np.int64)):
+        emit(eq)
     if complete:
         mh, mk, ml = (int(x) for x in max_index)
         full = np.stack(
@@ -296,7 +300,7 @@ def generation_order(space_group: int, max_index: tuple[int, int, int], *, compl
         for g in full[~full_absent].tolist():
             t = (g[0], g[1], g[2])
             if t not in seen:
-                emit(t)
+                emit(_eq_lists(op_t, np.array([t], dtype=np.int64))[0])
     out = np.array(rows, dtype=np.int32).reshape(-1, 3)
     out.setflags(write=False)  # cached: callers must not modify it
     return out

@@ -23,9 +23,9 @@ from midas.crystal.orientation import matrix_to_quat
 from midas.errors import GeometryError, ParamError
 
 __all__ = [
-    "laue_rotations",
-    "laue_quaternions",
     "laue_group_order",
+    "laue_quaternions",
+    "laue_rotations",
     "misorientation",
     "misorientation_matrix",
     "symmetry_quaternions",
@@ -71,7 +71,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) < 1e-6
 
 
-def _setting_ops(n: int, lattice: Lattice | None):  # -> gemmi.GroupOps
+def _setting_ops(n: int, lattice: Lattice | None) -> Any:  # gemmi.GroupOps
     """gemmi operations of space group n in the setting that matches ``lattice``.
 
     Monoclinic groups: unique axis b unless the lattice has α ≠ 90° (axis a) or γ ≠ 90° (axis c),
@@ -129,7 +129,7 @@ def _laue_rotations_cached(n: int, lattice: Lattice | None) -> NDArray[np.float6
     frac: list[NDArray[np.int64]] = []
     for op in ops.sym_ops:
         r = np.array(op.rot, dtype=np.int64) // 24
-        if int(round(np.linalg.det(r))) < 0:
+        if round(float(np.linalg.det(r))) < 0:
             r = -r
         if not any(np.array_equal(r, f) for f in frac):
             frac.append(r)
@@ -216,7 +216,7 @@ def symmetry_quaternions(symmetry: Any, lattice: Lattice | None = None) -> NDArr
         n = np.linalg.norm(s, axis=1)
         if np.any(np.abs(n - 1.0) > 1e-6):
             raise ParamError("symmetry quaternions must have unit norm")
-        return s / n[:, None]
+        return np.asarray(s / n[:, None], dtype=np.float64)
     raise ParamError(
         f"symmetry of shape {s.shape}: expected a space-group number, (M, 3, 3) rotations or (M, 4) quaternions"
     )
@@ -256,9 +256,9 @@ def misorientation(
 
     Returns
     -------
-    angle_rad : (N,) float64
+    angle_rad : (N,) float64, or float when both inputs are single (3, 3) matrices
         ``min over S of angle(om_aᵀ · om_b · S)`` in [0, π].
-    axis : (N, 3) float64, only with ``return_axis``
+    axis : (N, 3) or (3,) float64, only with ``return_axis``
         Unit axis of the minimising rotation in the crystal frame of ``om_a`` ((1, 0, 0) for a
         zero angle).
 
@@ -273,12 +273,15 @@ def misorientation(
     ``|(d ⊗ s).w|`` and the angle is ``2·atan2(|v|, |w|)`` (accurate also for tiny angles).
     Symmetry on one side suffices: ``angle(S₁ᵀ X S₂) = angle(X S₂ S₁ᵀ)``.
     """
+    single = np.ndim(om_a) == 2 and np.ndim(om_b) == 2
     a = _as_matrices("om_a", om_a)
     b = _as_matrices("om_b", om_b)
     if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
         raise ParamError(f"om_a has {a.shape[0]} orientations and om_b {b.shape[0]}: expected equal counts or one")
     sym = np.ascontiguousarray(symmetry_quaternions(symmetry, lattice))
     angle, axis = core().misorientation_pairs(a, b, sym, bool(return_axis))
+    if single:
+        return (float(angle[0]), axis[0]) if return_axis else float(angle[0])
     return (angle, axis) if return_axis else angle
 
 
@@ -307,4 +310,4 @@ def misorientation_matrix(
     a = _as_matrices("om_a", om_a)
     b = _as_matrices("om_b", om_b)
     sym = np.ascontiguousarray(symmetry_quaternions(symmetry, lattice))
-    return core().misorientation_all_pairs(a, b, sym)
+    return np.asarray(core().misorientation_all_pairs(a, b, sym), dtype=np.float64)
