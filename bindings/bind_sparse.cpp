@@ -72,7 +72,7 @@ template <class Real, class In>
 py::array_t<double> scatter_spmv(const carray<std::int64_t>& indptr_t, const carray<std::int32_t>& indices_t,
                                  const carray<Real>& data_t, std::int64_t n_rows, const carray<In>& x,
                                  const std::optional<carray<double>>& row_scale,
-                                 const std::optional<carray<double>>& row_offset) {
+                                 const std::optional<carray<double>>& row_offset, std::int64_t n_chunks) {
     check_shape(indptr_t, "indptr_t", {-1});
     check_shape(x, "x", {-1, indptr_t.size() - 1});
     midas::sparse::CsrView<Real> at{cspan(indptr_t), cspan(indices_t), cspan(data_t), indptr_t.size() - 1, n_rows};
@@ -83,7 +83,7 @@ py::array_t<double> scatter_spmv(const carray<std::int64_t>& indptr_t, const car
         py::gil_scoped_release release;
         midas::sparse::csr_scatter_spmv_affine<Real, In>(
             at, cspan(x), n_frames, row_scale ? cspan(*row_scale) : midas::span<const double>(),
-            row_offset ? cspan(*row_offset) : midas::span<const double>(), ys);
+            row_offset ? cspan(*row_offset) : midas::span<const double>(), n_chunks, ys);
     }
     return y;
 }
@@ -92,7 +92,7 @@ template <class Real, class In>
 void def_scatter(py::module_& m) {
     m.def("csr_scatter_spmv", &scatter_spmv<Real, In>, py::arg("indptr_t"), py::arg("indices_t"), py::arg("data_t"),
           py::arg("n_rows"), py::arg("x"), py::arg("row_scale") = py::none(), py::arg("row_offset") = py::none(),
-          "A·x from the transpose of A (scatter): y (n_frames, n_rows) float64.");
+          py::arg("n_chunks") = 64, "A·x from the transpose of A (scatter): y (n_frames, n_rows) float64.");
 }
 
 }  // namespace

@@ -147,7 +147,9 @@ void csr_transpose(const CsrView<Real>& a, std::vector<std::int64_t>& indptr_t, 
 
 template <class Real, class In>
 void csr_scatter_spmv_affine(const CsrView<Real>& at, span<const In> x, std::int64_t n_frames,
-                             span<const double> row_scale, span<const double> row_offset, span<double> y) {
+                             span<const double> row_scale, span<const double> row_offset, std::int64_t n_chunks,
+                             span<double> y) {
+    if (n_chunks < 1) throw ParamError("csr_scatter_spmv: n_chunks = " + std::to_string(n_chunks) + " < 1");
     const std::int64_t n_pix = at.n_rows;  // columns of A
     const std::int64_t n_out = at.n_cols;  // rows of A
     if (n_frames < 0) throw ParamError("csr_scatter_spmv: n_frames = " + std::to_string(n_frames) + " < 0");
@@ -163,11 +165,11 @@ void csr_scatter_spmv_affine(const CsrView<Real>& at, span<const In> x, std::int
     const std::int32_t* indices = at.indices.data();
     const Real* data = at.data.data();
     const In* xp = x.data();
-    const std::int64_t per_chunk = (n_pix + scatter_chunks - 1) / scatter_chunks;
-    std::vector<double> partial(static_cast<std::size_t>(scatter_chunks * n_frames * n_out), 0.0);
+    const std::int64_t per_chunk = (n_pix + n_chunks - 1) / n_chunks;
+    std::vector<double> partial(static_cast<std::size_t>(n_chunks * n_frames * n_out), 0.0);
     double* part = partial.data();
 #pragma omp parallel for schedule(dynamic, 1)
-    for (std::int64_t ch = 0; ch < scatter_chunks; ++ch) {
+    for (std::int64_t ch = 0; ch < n_chunks; ++ch) {
         const std::int64_t p0 = std::min(n_pix, ch * per_chunk);
         const std::int64_t p1 = std::min(n_pix, p0 + per_chunk);
         for (std::int64_t f = 0; f < n_frames; ++f) {
@@ -187,7 +189,7 @@ void csr_scatter_spmv_affine(const CsrView<Real>& at, span<const In> x, std::int
         const std::int64_t f = fr / n_out;
         const std::int64_t r = fr % n_out;
         double acc = 0.0;
-        for (std::int64_t ch = 0; ch < scatter_chunks; ++ch) acc += part[(ch * n_frames + f) * n_out + r];
+        for (std::int64_t ch = 0; ch < n_chunks; ++ch) acc += part[(ch * n_frames + f) * n_out + r];
         yp[fr] = (scale ? scale[r] : 1.0) * (acc - (offset ? offset[r] : 0.0));
     }
 }
@@ -228,26 +230,26 @@ template void csr_spmv_affine<double, std::uint32_t>(const CsrView<double>&, spa
 template void csr_transpose<float>(const CsrView<float>&, std::vector<std::int64_t>&, std::vector<std::int32_t>&,
                                  std::vector<float>&);
 template void csr_scatter_spmv_affine<float, float>(const CsrView<float>&, span<const float>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_scatter_spmv_affine<float, double>(const CsrView<float>&, span<const double>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_scatter_spmv_affine<float, std::uint16_t>(const CsrView<float>&, span<const std::uint16_t>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_scatter_spmv_affine<float, std::int32_t>(const CsrView<float>&, span<const std::int32_t>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_scatter_spmv_affine<float, std::uint32_t>(const CsrView<float>&, span<const std::uint32_t>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_transpose<double>(const CsrView<double>&, std::vector<std::int64_t>&, std::vector<std::int32_t>&,
                                  std::vector<double>&);
 template void csr_scatter_spmv_affine<double, float>(const CsrView<double>&, span<const float>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_scatter_spmv_affine<double, double>(const CsrView<double>&, span<const double>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_scatter_spmv_affine<double, std::uint16_t>(const CsrView<double>&, span<const std::uint16_t>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_scatter_spmv_affine<double, std::int32_t>(const CsrView<double>&, span<const std::int32_t>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 template void csr_scatter_spmv_affine<double, std::uint32_t>(const CsrView<double>&, span<const std::uint32_t>, std::int64_t,
-                                                     span<const double>, span<const double>, span<double>);
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 
 }  // namespace midas::sparse

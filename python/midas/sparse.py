@@ -137,14 +137,14 @@ def csr_transpose(matrix: CsrMatrix) -> CsrMatrix:
 
 def csr_apply_transposed(matrix_t: CsrMatrix, frames: NDArray[np.generic], *,
                          row_scale: NDArray[np.float64] | None = None,
-                         row_offset: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+                         row_offset: NDArray[np.float64] | None = None, n_chunks: int = 64) -> NDArray[np.float64]:
     """``A · x`` (as :func:`csr_apply`) computed from the TRANSPOSE ``matrix_t = Aᵀ`` by scattering.
 
     Reads the frames sequentially and keeps the partial sums of ``y`` in cache: much faster than
     :func:`csr_apply` when ``A`` has few rows (a 1-D lineout of a large detector). The pixels are
-    split into 64 fixed chunks summed in order, so results are identical for every thread count
-    and batch size (they differ from :func:`csr_apply` in the last bits: another summation order).
-    Uses 64·n_frames·n_rows doubles of scratch memory.
+    split into ``n_chunks`` fixed contiguous chunks summed in order, so results are identical for
+    every thread count and batch size (they differ from :func:`csr_apply` in the last bits: another
+    summation order). Uses n_chunks·n_frames·n_rows doubles of scratch memory.
 
     Parameters
     ----------
@@ -152,6 +152,8 @@ def csr_apply_transposed(matrix_t: CsrMatrix, frames: NDArray[np.generic], *,
         ``(n_cols, n_rows)``: the transpose of the matrix to apply (:func:`csr_transpose`).
     frames, row_scale, row_offset
         As :func:`csr_apply`.
+    n_chunks : int
+        Pixel chunks (the parallelism; fixed so that results do not depend on the threads).
 
     Returns
     -------
@@ -171,7 +173,7 @@ def csr_apply_transposed(matrix_t: CsrMatrix, frames: NDArray[np.generic], *,
     scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float64)
     offset = None if row_offset is None else np.ascontiguousarray(row_offset, dtype=np.float64)
     y = core().csr_scatter_spmv(matrix_t.indptr, matrix_t.indices, matrix_t.data, int(matrix_t.n_cols), x,
-                                scale, offset)
+                                scale, offset, int(n_chunks))
     return y[0] if single else y
 
 
