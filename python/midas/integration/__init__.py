@@ -2,7 +2,7 @@
 
 Upstream's "MIDAS Radial Integration Suite" (``DetectorMapper`` + ``IntegratorZarrOMP``, CPU batch
 workflow) and the GSAS-II ``.zarr.zip`` it feeds. Conventions (bins, η, corrections, masks) are in
-``docs/conventions_integration.md``.
+``docs/conventions.md``.
 
 Typical use::
 

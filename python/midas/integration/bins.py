@@ -5,7 +5,7 @@ px``, upstream's unit). They come from ``RMin/RMax/RBinSize`` (uniform in R), fr
 ``QMin/QMax/QBinSize`` (uniform in Q, upstream's Q mode: ``R = (Lsd/px)·tan(2·asin(Qλ/4π))``) or
 from 2θ edges (uniform in 2θ, used to compare with pyFAI's ``2th_deg`` unit). η bins are uniform:
 ``EtaMin + j·EtaBinSize``, at most 360° in total; η is taken modulo 360°, so a range such as
-``EtaMin 90, EtaMax 450`` is allowed. See ``docs/conventions_integration.md``.
+``EtaMin 90, EtaMax 450`` is allowed. See ``docs/conventions.md``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the (R, η) bins by exact polygon ∩ annular-sector areas — no sub-pixel samp
 columns RAW pixels (ImTransOpt folded in, frames are read as stored), the entries
 ``fraction / C`` with ``C`` the solid-angle (cos³2θ) and polarization (1 − P sin²2θ cos²η)
 corrections, and ``1 / bin area`` is applied per row in the same CSR pass. Upstream:
-``MapperCore.c`` (``upstream_facts.md`` §4.12); conventions in ``docs/conventions_integration.md``.
+``MapperCore.c`` (``upstream_facts.md`` §4.12); conventions in ``docs/conventions.md``.
 """
 
 from __future__ import annotations
@@ -349,7 +349,7 @@ def build_map(det: FFDetector, bins: IntegrationBins, *, options: MapOptions | N
     A pixel footprint is the quadrilateral of its corners' corrected positions (straight edges in
     the corrected plane). Its overlap with bin ``[r0, r1] × [η0, η1]`` is
     ``D(r1) − D(r0)``, ``D(r)`` the area of the wedge-clipped footprint inside the circle of
-    radius r (exact: segments plus circular sectors). See ``docs/conventions_integration.md``.
+    radius r (exact: segments plus circular sectors). See ``docs/conventions.md``.
 
     Examples
     --------

@@ -5,7 +5,7 @@ along its normal, the point of normal incidence ``(poni1, poni2)`` measured from
 first pixel CORNER (pixel centres at +½), and three rotations ``rot1..rot3``; MIDAS by the
 distance ``Lsd`` to the intersection of the beam with the detector, the beam centre ``BC`` in
 pixels (centres at integers) and the tilts ``tx, ty, tz``. For the same image array, indexed
-``[row Z, column Y]``, the exact conversion is (``docs/conventions_integration.md``)::
+``[row Z, column Y]``, the exact conversion is (``docs/conventions.md``)::
 
     rot1 = −tz,  rot2 = ty,  rot3 = tx
     dist  = Lsd·cos(ty)·cos(tz)
