@@ -251,7 +251,6 @@ def test_config_validation() -> None:
 
 def test_mask_file_from_parameters(tmp_path, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
     import tifffile
-
     from midas.params import MidasParams
 
     peaks = _peaks(rng)
