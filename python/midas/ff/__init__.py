@@ -13,7 +13,7 @@ spot set-up (FitSetupZarr)          :func:`midas.ff.setup.fit_setup`          :c
 ==================================  =====================================  =========================
 
 :func:`midas.ff.workflow.run_ff_front` runs all of them; :mod:`midas.ff.artefacts` writes upstream's
-files. Conventions (ω labels, differences from upstream): ``docs/conventions_ff_front.md``.
+files. Conventions (ω labels, differences from upstream): ``docs/conventions.md``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Main entry points
 
 Conventions: pixel ``Y`` = column, ``Z`` = row of the frame after ImTransOpt; η = 0 up, +90° at
 larger Y (``docs/conventions.md``). ω labels are frame centres by default
-(``docs/conventions_ff_front.md``).
+(``docs/conventions.md``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ upstream_facts.md §4.4, §3.7, §2.5.
 
 Every geometric step uses :mod:`midas.geometry` (``pixel_to_ideal``, ``timing_corrected_omega``,
 ``correct_wedge``); nothing is re-derived here. The optional ``DoFit`` refinement of Lsd, beam
-centre, ty and tz against the ring radii is not implemented (see ``docs/conventions_ff_front.md``).
+centre, ty and tz against the ring radii is not implemented (see ``docs/conventions.md``).
 
 The result, :class:`FitSetupResult`, is what indexing and refinement read (issue #7): the
 ``InputAll`` table (one row per spot, row i ↔ SpotID i+1, rejected spots as zero rows), the
@@ -283,7 +283,7 @@ def fit_setup(ring_spots: RingSpots, settings: FitSetupSettings) -> FitSetupResu
     -----
     ω after the timing correction is wrapped into (−180, 180]. Upstream keeps the observed η when
     it removes the wedge; here η is the wedge-free azimuth from :func:`midas.geometry.omega.correct_wedge`
-    (they differ by about W·sin θ; identical for ``Wedge 0``). ``docs/conventions_ff_front.md``.
+    (they differ by about W·sin θ; identical for ``Wedge 0``). ``docs/conventions.md``.
     """
     from midas.geometry.ff import pixel_to_ideal
     from midas.geometry.omega import correct_wedge, timing_corrected_omega

@@ -71,7 +71,7 @@ def run_ff_front(data: Any, params: Any = None, *, out_dir: str | Path | None = 
         ``IDsHash.csv``, ``SpotsToIndex.csv``, ``paramstest.txt`` and, with ``write_bin_files``,
         ``Spots.bin``, ``ExtraInfo.bin``, ``Data.bin``, ``nData.bin``).
     omega_label : {"centre", "start"}
-        Frame ω label (``docs/conventions_ff_front.md``).
+        Frame ω label (``docs/conventions.md``).
     n_threads : int, optional
     write_bin_files : bool
         Also write the binning files (nData.bin is large: 8 bytes per (ring, η, ω) cell).
