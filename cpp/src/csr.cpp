@@ -1,5 +1,6 @@
 #include "midas/sparse/csr.hpp"
 
+#include <cstdint>
 #include <string>
 
 #include "midas/core/error.hpp"
@@ -36,8 +37,25 @@ void validate(const CsrView<Real>& a) {
     }
 }
 
+namespace {
+
+// Sums of one row for a block of B frames; each frame's sum runs in entry order.
+template <int B, class Real, class In>
+inline void row_sums(const Real* data, const std::int32_t* indices, std::int64_t k0, std::int64_t k1,
+                     const In* x, std::int64_t n_cols, double* acc) {
+    for (int b = 0; b < B; ++b) acc[b] = 0.0;
+    for (std::int64_t k = k0; k < k1; ++k) {
+        const double w = static_cast<double>(data[k]);
+        const std::int64_t c = indices[k];
+        for (int b = 0; b < B; ++b) acc[b] += w * static_cast<double>(x[b * n_cols + c]);
+    }
+}
+
+}  // namespace
+
 template <class Real, class In>
-void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<double> y) {
+void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<const double> row_scale,
+                     span<const double> row_offset, span<double> y) {
     if (n_frames < 0) throw ParamError("csr_spmv: n_frames = " + std::to_string(n_frames) + " < 0");
     if (x.size() != static_cast<std::size_t>(n_frames * a.n_cols))
         throw ParamError("csr_spmv: x has " + std::to_string(x.size()) + " values, expected n_frames × n_cols = " +
@@ -45,6 +63,12 @@ void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, s
     if (y.size() != static_cast<std::size_t>(n_frames * a.n_rows))
         throw ParamError("csr_spmv: y has " + std::to_string(y.size()) + " values, expected n_frames × n_rows = " +
                          std::to_string(n_frames * a.n_rows));
+    if (!row_scale.empty() && row_scale.size() != static_cast<std::size_t>(a.n_rows))
+        throw ParamError("csr_spmv: row_scale has " + std::to_string(row_scale.size()) + " values, expected n_rows = " +
+                         std::to_string(a.n_rows));
+    if (!row_offset.empty() && row_offset.size() != static_cast<std::size_t>(a.n_rows))
+        throw ParamError("csr_spmv: row_offset has " + std::to_string(row_offset.size()) +
+                         " values, expected n_rows = " + std::to_string(a.n_rows));
     const std::int64_t n_rows = a.n_rows;
     const std::int64_t n_cols = a.n_cols;
     const std::int64_t* indptr = a.indptr.data();
@@ -52,25 +76,64 @@ void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, s
     const Real* data = a.data.data();
     const In* xp = x.data();
     double* yp = y.data();
+    const double* scale = row_scale.empty() ? nullptr : row_scale.data();
+    const double* offset = row_offset.empty() ? nullptr : row_offset.data();
+    constexpr int block = 4;
 #pragma omp parallel for schedule(dynamic, 256)
     for (std::int64_t r = 0; r < n_rows; ++r) {
         const std::int64_t k0 = indptr[r];
         const std::int64_t k1 = indptr[r + 1];
-        for (std::int64_t f = 0; f < n_frames; ++f) {
-            const In* xf = xp + f * n_cols;
-            double acc = 0.0;
-            for (std::int64_t k = k0; k < k1; ++k)
-                acc += static_cast<double>(data[k]) * static_cast<double>(xf[indices[k]]);
-            yp[f * n_rows + r] = acc;
+        const double s = scale ? scale[r] : 1.0;
+        const double o = offset ? offset[r] : 0.0;
+        double acc[block];
+        std::int64_t f = 0;
+        for (; f + block <= n_frames; f += block) {
+            row_sums<block>(data, indices, k0, k1, xp + f * n_cols, n_cols, acc);
+            for (int b = 0; b < block; ++b) yp[(f + b) * n_rows + r] = s * (acc[b] - o);
+        }
+        for (; f < n_frames; ++f) {
+            row_sums<1>(data, indices, k0, k1, xp + f * n_cols, n_cols, acc);
+            yp[f * n_rows + r] = s * (acc[0] - o);
         }
     }
+}
+
+template <class Real, class In>
+void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<double> y) {
+    csr_spmv_affine<Real, In>(a, x, n_frames, span<const double>(), span<const double>(), y);
 }
 
 template void validate<float>(const CsrView<float>&);
 template void validate<double>(const CsrView<double>&);
 template void csr_spmv<float, float>(const CsrView<float>&, span<const float>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, float>(const CsrView<float>&, span<const float>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<float, double>(const CsrView<float>&, span<const double>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, double>(const CsrView<float>&, span<const double>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<float, std::uint16_t>(const CsrView<float>&, span<const std::uint16_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, std::uint16_t>(const CsrView<float>&, span<const std::uint16_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<float, std::int32_t>(const CsrView<float>&, span<const std::int32_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, std::int32_t>(const CsrView<float>&, span<const std::int32_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<float, std::uint32_t>(const CsrView<float>&, span<const std::uint32_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, std::uint32_t>(const CsrView<float>&, span<const std::uint32_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, float>(const CsrView<double>&, span<const float>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, float>(const CsrView<double>&, span<const float>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, double>(const CsrView<double>&, span<const double>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, double>(const CsrView<double>&, span<const double>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<double, std::uint16_t>(const CsrView<double>&, span<const std::uint16_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, std::uint16_t>(const CsrView<double>&, span<const std::uint16_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<double, std::int32_t>(const CsrView<double>&, span<const std::int32_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, std::int32_t>(const CsrView<double>&, span<const std::int32_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<double, std::uint32_t>(const CsrView<double>&, span<const std::uint32_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, std::uint32_t>(const CsrView<double>&, span<const std::uint32_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
 
 }  // namespace midas::sparse

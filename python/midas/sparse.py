@@ -77,35 +77,49 @@ def _frames_2d(matrix: CsrMatrix, frames: NDArray[np.generic]) -> tuple[NDArray[
     )
 
 
-def csr_apply(matrix: CsrMatrix, frames: NDArray[np.generic], *, validate: bool = True) -> NDArray[np.float64]:
+_NATIVE_FRAME_DTYPES = (np.float32, np.float64, np.uint16, np.int32, np.uint32)
+
+
+def csr_apply(matrix: CsrMatrix, frames: NDArray[np.generic], *, validate: bool = True,
+              row_scale: NDArray[np.float64] | None = None,
+              row_offset: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
     """Multiply a CSR matrix with one or many frames on the CPU.
+
+    Computes ``y[f, r] = row_scale[r] · (Σ_k A[r, k] · x[f, k] − row_offset[r])`` in one pass over
+    the matrix for a whole batch of frames (several frames share each read of a row).
 
     Parameters
     ----------
     matrix : CsrMatrix
         ``(n_rows, n_cols)`` with float32 or float64 entries.
     frames : (n_cols,), (n_frames, n_cols) or (n_frames, NrPixelsZ, NrPixelsY) array
-        Any real dtype; integer frames are converted to float32 (exact up to 2**24).
+        float32, float64, uint16, int32 and uint32 frames are read as they are; other real
+        dtypes are converted to float32 (exact for integers up to 2**24).
     validate : bool
         Check the CSR invariants first (cheap next to the product).
+    row_scale, row_offset : (n_rows,) float64, optional
+        Per-row affine post-operation (default scale 1, offset 0); a NaN scale yields NaN rows.
 
     Returns
     -------
     (n_rows,) or (n_frames, n_rows) float64
-        Row sums accumulated in double precision; identical for every thread count.
+        Row sums accumulated in double precision; identical for every thread count and batch size.
 
     Raises
     ------
     ParamError
-        Frames whose size does not match ``n_cols``.
+        Frames whose size does not match ``n_cols``, or scale/offset of the wrong length.
     FormatError
         A structurally invalid matrix (with ``validate``).
     """
     x, single = _frames_2d(matrix, frames)
-    if x.dtype not in (np.float32, np.float64):
+    if x.dtype.type not in _NATIVE_FRAME_DTYPES:
         x = x.astype(np.float32)
     x = np.ascontiguousarray(x)
-    y = core().csr_spmv(matrix.indptr, matrix.indices, matrix.data, int(matrix.n_cols), x, bool(validate))
+    scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float64)
+    offset = None if row_offset is None else np.ascontiguousarray(row_offset, dtype=np.float64)
+    y = core().csr_spmv(matrix.indptr, matrix.indices, matrix.data, int(matrix.n_cols), x, bool(validate),
+                        scale, offset)
     return y[0] if single else y
 
 

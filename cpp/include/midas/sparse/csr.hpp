@@ -31,8 +31,19 @@ void validate(const CsrView<Real>& a);
 ///
 /// x is (n_frames, n_cols) row-major, y is (n_frames, n_rows) row-major and overwritten.
 /// Each row is summed by one thread in entry order with a double accumulator, so the result
-/// does not depend on the thread count. Throws midas::ParamError on size mismatches.
+/// does not depend on the thread count. Several frames share one pass over the matrix (a row's
+/// entries are read once for a block of frames); each (frame, row) sum keeps the same order, so
+/// the result is also independent of the batch size. Throws midas::ParamError on size mismatches.
 template <class Real, class In>
 void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<double> y);
+
+/// Affine variant: y[f, r] = row_scale[r] · (Σ_k a.data[k] · x[f, a.indices[k]] − row_offset[r]).
+///
+/// Either span may be empty (scale 1, offset 0). Integration uses it to apply the per-bin
+/// 1/area normalisation and to subtract a dark frame's (pre-multiplied) contribution within the
+/// same pass. A scale of NaN marks a row whose output is undefined (a masked bin).
+template <class Real, class In>
+void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<const double> row_scale,
+                     span<const double> row_offset, span<double> y);
 
 }  // namespace midas::sparse
