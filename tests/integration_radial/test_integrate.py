@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from midas import parallel
 from midas._reference import integration as ref
 from midas.integration.bins import IntegrationBins

@@ -7,7 +7,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from midas import parallel
 from midas._native import core
 from midas._reference import integration as ref

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from midas._native import core
 from midas._reference import integration as ref
 from midas.errors import ParamError

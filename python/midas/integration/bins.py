@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from midas.errors import ParamError
+from midas.geometry._params import float_param
 
 __all__ = ["IntegrationBins", "bin_count"]
 
@@ -41,7 +42,7 @@ def bin_count(lo: float, hi: float, size: float, what: str) -> int:
     if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(size)) or size <= 0:
         raise ParamError(f"{what}: bin size {size} must be a finite number > 0 (range {lo}..{hi})")
     ratio = (hi - lo) / size
-    n = int(math.floor(ratio + _COUNT_TOL))
+    n = math.floor(ratio + _COUNT_TOL)
     if n < 1:
         raise ParamError(f"{what}: range {lo}..{hi} holds no bin of size {size}")
     if abs(ratio - n) > _COUNT_TOL:
@@ -233,15 +234,7 @@ class IntegrationBins:
                    d["n_eta"], d.get("radial_unit", "r_px"))
 
 
+
 def _num(p: Any, key: str, default: float | None) -> float:
-    value = p.get(key, default)
-    if value is None:
-        raise ParamError(f"parameter {key!r} is required for the integration bins but is missing")
-    if isinstance(value, (list, tuple)):
-        if len(value) != 1:
-            raise ParamError(f"parameter {key!r} = {value!r}: expected one number")
-        value = value[0]
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ParamError(f"parameter {key!r} = {value!r}: expected a number") from None
+    kw = {} if default is None else {"default": default}
+    return float_param(p, key, what="the integration bins", **kw)

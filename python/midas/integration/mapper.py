@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,15 @@ from midas.io._atomic import atomic_output
 from midas.sparse import CsrMatrix
 
 __all__ = [
-    "MapOptions",
-    "IntegrationMap",
     "MASK_POLICIES",
+    "IntegrationMap",
+    "MapOptions",
     "build_map",
     "build_map_from_corners",
-    "map_key",
     "load_or_build_map",
-    "read_map_cache",
+    "map_key",
     "raw_pixel_index",
+    "read_map_cache",
 ]
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ class IntegrationMap:
 # ------------------------------------------------------------------------------------------------
 # building
 # ------------------------------------------------------------------------------------------------
-def raw_pixel_index(raw_frame_shape: tuple[int, int], im_trans_opt: ArrayLike) -> NDArray[np.int32]:
+def raw_pixel_index(raw_frame_shape: tuple[int, int], im_trans_opt: int | Sequence[int]) -> NDArray[np.int32]:
     """Raw-frame index of every pixel of the transformed frame (ImTransOpt undone).
 
     Parameters
@@ -477,7 +478,7 @@ def read_map_cache(path: str | Path) -> IntegrationMap:
 
 def load_or_build_map(det: FFDetector, bins: IntegrationBins, *, cache_dir: str | Path,
                       options: MapOptions | None = None, mask: ArrayLike | None = None,
-                      rebuild: bool = False) -> IntegrationMap:
+                      rebuild: bool = False, require_cached: bool = False) -> IntegrationMap:
     """Return the cached map for these inputs, building (and caching) it when absent or stale.
 
     The cache file name carries the first 24 hex digits of :func:`map_key`; the full key stored
@@ -492,10 +493,14 @@ def load_or_build_map(det: FFDetector, bins: IntegrationBins, *, cache_dir: str 
         Folder of the cache files (created when missing).
     rebuild : bool
         Build even when a valid cache exists (and overwrite it).
+    require_cached : bool
+        Never build: raise FormatError when no valid cached map exists (upstream's
+        ``-mapDetector 0``, which reuses an existing map).
 
     Raises
     ------
-    As :func:`build_map`; FormatError when the cache folder is not writable.
+    As :func:`build_map`; FormatError when the cache folder is not writable, or with
+    ``require_cached`` when no valid cached map exists.
     """
     options = options or MapOptions()
     raw_shape = _raw_shape(det)
@@ -514,6 +519,9 @@ def load_or_build_map(det: FFDetector, bins: IntegrationBins, *, cache_dir: str 
                 log.info("integration map loaded from %s", path)
                 return cached
             log.warning("integration map cache %s has a different key; rebuilding", path)
+    if require_cached:
+        raise FormatError(f"no cached integration map for these inputs in {folder} (expected {path.name}); "
+                          "build it first (midas integrate -mapDetector 1)")
     imap = build_map(det, bins, options=options, mask=m)
     _write_cache(path, imap)
     log.info("integration map cached in %s", path)

@@ -27,6 +27,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -40,17 +41,17 @@ from midas.io._atomic import discard, temp_path_for
 
 __all__ = [
     "GSAS_DEFAULTS",
-    "REtaMapHeader",
-    "gsas_instrument_parameters",
     "CakeHdf5Writer",
     "GsasZarrZipWriter",
-    "write_xy",
+    "REtaMapHeader",
+    "UpstreamMapHash",
+    "gsas_instrument_parameters",
+    "read_upstream_map",
+    "upstream_map_hash_string",
     "write_lineouts_csv",
     "write_mat",
-    "UpstreamMapHash",
     "write_upstream_map",
-    "upstream_map_hash_string",
-    "read_upstream_map",
+    "write_xy",
 ]
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ class CakeHdf5Writer:
     def __enter__(self) -> CakeHdf5Writer:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is not None or not self._closed:
             self.abort()
 
@@ -286,7 +288,8 @@ class GsasZarrZipWriter:
     def __enter__(self) -> GsasZarrZipWriter:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is not None or not self._closed:
             self.abort()
 

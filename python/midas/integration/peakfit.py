@@ -33,11 +33,11 @@ from midas.errors import ParamError
 __all__ = [
     "PeakFit",
     "PeakFitSettings",
-    "pseudo_voigt",
-    "tch_fwhm_mixing",
-    "snip_background",
     "find_peaks",
     "fit_peaks",
+    "pseudo_voigt",
+    "snip_background",
+    "tch_fwhm_mixing",
 ]
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def snip_background(y: ArrayLike, iterations: int = 50) -> NDArray[np.float64]:
     return out
 
 
-def find_peaks(y: ArrayLike, *, snip_iterations: int = 50, smooth: bool = False, min_snr: float = 6.0,
+def find_peaks(y: ArrayLike, *, snip_iterations: int = 50, smooth: bool = False, min_snr: float = 8.0,
                min_fraction: float = 0.01) -> NDArray[np.int64]:
     """Indices of peaks above a SNIP background.
 
@@ -147,7 +147,8 @@ def find_peaks(y: ArrayLike, *, snip_iterations: int = 50, smooth: bool = False,
     the noise (median absolute difference of neighbouring points) and ``min_fraction`` of the
     largest net intensity. ``smooth`` applies a 7-point Savitzky–Golay filter first.
     """
-    from scipy.signal import find_peaks as sp_find_peaks, savgol_filter
+    from scipy.signal import find_peaks as sp_find_peaks
+    from scipy.signal import savgol_filter
 
     v = np.asarray(y, dtype=np.float64)
     ok = np.isfinite(v)
@@ -245,7 +246,7 @@ class PeakFit:
 
 def _windows(peaks: Sequence[int], n: int, pad: int) -> list[tuple[int, int, list[int]]]:
     out: list[tuple[int, int, list[int]]] = []
-    for p in sorted(set(int(v) for v in peaks)):
+    for p in sorted({int(v) for v in peaks}):
         lo, hi = max(0, p - pad), min(n, p + pad + 1)
         if out and lo <= out[-1][1]:
             plo, _, members = out[-1]
@@ -298,6 +299,16 @@ class _WindowModel:
         if j is not None:
             j[:, 4 * self.n_peaks:] = self.cheb
         return f, j
+
+
+def _residual(p: NDArray[np.float64], model: _WindowModel, ys: NDArray[np.float64]) -> NDArray[np.float64]:
+    return model.evaluate(p, False)[0] - ys
+
+
+def _jacobian(p: NDArray[np.float64], model: _WindowModel, ys: NDArray[np.float64]) -> NDArray[np.float64]:
+    jac = model.evaluate(p, True)[1]
+    assert jac is not None
+    return jac
 
 
 def _half_width(x: NDArray[np.float64], net: NDArray[np.float64], i: int) -> float:
@@ -405,9 +416,8 @@ def fit_peaks(x: ArrayLike, y: ArrayLike, *, peaks: Sequence[int] | None = None,
         lower += [-np.inf] * st.background_terms
         upper += [np.inf] * st.background_terms
         start = np.clip(np.asarray(p0), np.asarray(lower) + 1e-15, np.asarray(upper) - 1e-15)
-        sol = least_squares(lambda p: model.evaluate(p, False)[0] - ys, start,
-                            jac=lambda p: model.evaluate(p, True)[1], bounds=(lower, upper), method="trf",
-                            x_scale="jac", max_nfev=200 * n_par)
+        sol = least_squares(_residual, start, jac=_jacobian, args=(model, ys), bounds=(lower, upper),
+                            method="trf", x_scale="jac", max_nfev=200 * n_par)
         resid = sol.fun
         dof = max(1, xs.size - n_par)
         chi2 = float(resid @ resid / dof)

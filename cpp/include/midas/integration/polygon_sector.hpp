@@ -88,6 +88,21 @@ MIDAS_HD inline double sector_area(Point2 a, Point2 b, double r) {
     return 0.5 * r * r * std::atan2(cross(a, b), dot(a, b));
 }
 
+/// Parameters t1 ≤ t2 where the line a + t·d meets the circle |x| = r, from ad = a·d, dd = d·d,
+/// c = |a|² − r² and disc = ad² − dd·c (clamped at 0: a tangent gives t1 = t2), by the
+/// numerically stable pair of roots q/dd and c/q.
+MIDAS_HD inline void circle_crossings(double ad, double dd, double c, double disc, double& t1, double& t2) {
+    const double sq = disc > 0.0 ? std::sqrt(disc) : 0.0;
+    const double q = -(ad + std::copysign(sq, ad));
+    t1 = q != 0.0 ? q / dd : 0.0;
+    t2 = q != 0.0 ? c / q : 0.0;
+    if (t1 > t2) {
+        const double t = t1;
+        t1 = t2;
+        t2 = t;
+    }
+}
+
 /// Signed area of triangle(0, a, b) ∩ disk(0, r). Summed over the edges of a closed polygon this
 /// gives the area of the polygon inside the disk (Green's theorem split at the origin).
 MIDAS_HD inline double triangle_disk_area(Point2 a, Point2 b, double r) {
@@ -105,15 +120,9 @@ MIDAS_HD inline double triangle_disk_area(Point2 a, Point2 b, double r) {
     const double c = aa - r2;
     const double disc = ad * ad - dd * c;
     if (!a_in && !b_in && disc <= 0.0) return sector_area(a, b, r);  // the line misses the circle
-    const double sq = disc > 0.0 ? std::sqrt(disc) : 0.0;
-    const double q = -(ad + std::copysign(sq, ad));  // numerically stable roots q/dd and c/q
-    double t1 = q != 0.0 ? q / dd : 0.0;
-    double t2 = q != 0.0 ? c / q : 0.0;
-    if (t1 > t2) {
-        const double t = t1;
-        t1 = t2;
-        t2 = t;
-    }
+    double t1 = 0.0;
+    double t2 = 0.0;
+    circle_crossings(ad, dd, c, disc, t1, t2);
     auto at = [&](double t) { return Point2{a.y + t * d.y, a.z + t * d.z}; };
     auto clamp01 = [](double t) { return t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t); };
     if (a_in) {  // leaves the disk at t2
@@ -143,28 +152,28 @@ MIDAS_HD inline double polygon_disk_area(const Point2* p, int n, double r) {
 /// circle outside the polygon costs one atan2 (exit → entry point) instead of one per edge.
 /// Positive for a polygon listed in increasing-η order.
 MIDAS_HD inline double polygon_disk_area_off_origin(const Point2* p, int n, double r) {
-    if (r <= 0.0 || n < 3) return 0.0;
+    if (r <= 0.0 || n < 3 || n > max_clip_vertices) return n > max_clip_vertices ? polygon_disk_area(p, n, r) : 0.0;
     const double r2 = r * r;
+    double rr[max_clip_vertices];
+    bool all_in = true;
+    for (int i = 0; i < n; ++i) {
+        rr[i] = dot(p[i], p[i]);
+        all_in = all_in && rr[i] <= r2;
+    }
     double tri = 0.0;  // Σ cross(a, b) over the pieces of edges inside the disk
+    if (all_in) {
+        for (int i = 0; i < n; ++i) tri += cross(p[i], p[i + 1 == n ? 0 : i + 1]);
+        return 0.5 * tri;
+    }
     double arc = 0.0;  // Σ swept angle of the circle's arcs outside the polygon
     bool open_arc = false, have_first_entry = false;
     Point2 exit_pt{}, first_entry{};
-    auto close_arc = [&](Point2 entry) {
-        if (open_arc) {
-            arc += std::atan2(cross(exit_pt, entry), dot(exit_pt, entry));
-            open_arc = false;
-        } else {
-            first_entry = entry;
-            have_first_entry = true;
-        }
-    };
     for (int i = 0; i < n; ++i) {
+        const int k = i + 1 == n ? 0 : i + 1;
         const Point2 a = p[i];
-        const Point2 b = p[(i + 1) % n];
-        const double aa = dot(a, a);
-        const double bb = dot(b, b);
-        const bool a_in = aa <= r2;
-        const bool b_in = bb <= r2;
+        const Point2 b = p[k];
+        const bool a_in = rr[i] <= r2;
+        const bool b_in = rr[k] <= r2;
         if (a_in && b_in) {
             tri += cross(a, b);
             continue;
@@ -173,31 +182,34 @@ MIDAS_HD inline double polygon_disk_area_off_origin(const Point2* p, int n, doub
         const double dd = dot(d, d);
         if (dd == 0.0) continue;
         const double ad = dot(a, d);
-        const double disc = ad * ad - dd * (aa - r2);
-        if (!a_in && !b_in && disc <= 0.0) continue;  // both ends outside, line misses the circle
-        const double sq = disc > 0.0 ? std::sqrt(disc) : 0.0;
-        const double q = -(ad + std::copysign(sq, ad));
-        double t1 = q != 0.0 ? q / dd : 0.0;
-        double t2 = q != 0.0 ? (aa - r2) / q : 0.0;
-        if (t1 > t2) {
-            const double t = t1;
-            t1 = t2;
-            t2 = t;
-        }
+        const double c = rr[i] - r2;
+        const double disc = ad * ad - dd * c;
+        if (!a_in && !b_in && (disc <= 0.0 || ad >= 0.0 || ad + dd <= 0.0))
+            continue;  // both ends outside and the closest point of the line is off the segment or outside
+        double t1 = 0.0;
+        double t2 = 0.0;
+        circle_crossings(ad, dd, c, disc, t1, t2);
         t1 = t1 < 0.0 ? 0.0 : (t1 > 1.0 ? 1.0 : t1);
         t2 = t2 < 0.0 ? 0.0 : (t2 > 1.0 ? 1.0 : t2);
         const Point2 p1{a.y + t1 * d.y, a.z + t1 * d.z};
         const Point2 p2{a.y + t2 * d.y, a.z + t2 * d.z};
-        if (a_in) {  // leaves at t2
-            tri += cross(a, p2);
-            exit_pt = p2;
-            open_arc = true;
-        } else if (b_in) {  // enters at t1
-            close_arc(p1);
+        if (!a_in) {  // enters the disk at t1: close the open arc (or remember the first entry)
+            if (open_arc) {
+                arc += std::atan2(cross(exit_pt, p1), dot(exit_pt, p1));
+                open_arc = false;
+            } else {
+                first_entry = p1;
+                have_first_entry = true;
+            }
+        }
+        if (a_in) {
+            tri += cross(a, p2);  // leaves at t2
+        } else if (b_in) {
             tri += cross(p1, b);
-        } else if (t1 < 1.0 && t2 > 0.0 && t1 < t2) {  // a chord inside the segment
-            close_arc(p1);
-            tri += cross(p1, p2);
+        } else {
+            tri += cross(p1, p2);  // a chord inside the segment
+        }
+        if (!b_in) {
             exit_pt = p2;
             open_arc = true;
         }
