@@ -349,7 +349,8 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
         lsd_lo = 2e4 if st.lsd_guess_um is None else 0.6 * st.lsd_guess_um
         tth_max = min(89.0, math.degrees(math.atan(corner_px * px / lsd_lo)))
         candidates = _visible_rings(_first_rings(calibrant, wavelength_A, tth_max, max(30, 3 * peaks.r_px.size)), st)
-        dist = estimate_distance(peaks, candidates.tan_tth, px, lsd_guess_um=st.lsd_guess_um)
+        dist = estimate_distance(peaks, candidates.tan_tth, px, multiplicity=candidates.multiplicity,
+                                lsd_guess_um=st.lsd_guess_um)
         lsd0 = dist.lsd_um
     else:
         lsd0 = start.lsd_um
@@ -404,7 +405,7 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
         tan_pts = rings.tan_tth[pts.ring]
         with threads(1):  # a few thousand points: thread start-up would cost more than it gains
             fitres = refine_geometry(det, pts.y_px, pts.z_px, tan_pts, fit=st.fit, mult_factor=st.mult_factor,
-                                     outlier_iterations=st.outlier_iterations)
+                                     outlier_iterations=st.outlier_iterations, groups=pts.ring)
             old_strain = pseudo_strain(det, pts.y_px, pts.z_px, tan_pts)
         new_det = fitres.detector
         shift_px = float(np.max(np.abs((fitres.strain - old_strain) * tan_pts * det.lsd_um / px)))

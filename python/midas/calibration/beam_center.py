@@ -177,7 +177,15 @@ def _sharpen(points: NDArray[np.float64], weights: NDArray[np.float64], c: NDArr
         offs = np.arange(-half, half + 1) * step
         scores = np.array([[radial_sharpness(points, weights, best + (dy, dz)) for dy in offs] for dz in offs])
         kz, ky = np.unravel_index(int(np.argmax(scores)), scores.shape)
-        best = best + (offs[ky], offs[kz])
+        shift = [offs[ky], offs[kz]]
+        if step < 1.0:  # parabola through the best cell and its neighbours, per axis
+            for axis, k, line in ((0, ky, scores[kz, :]), (1, kz, scores[:, ky])):
+                if 0 < k < len(offs) - 1:
+                    a, b, cc = line[k - 1], line[k], line[k + 1]
+                    den = a - 2 * b + cc
+                    if den < 0:
+                        shift[axis] += step * float(np.clip(0.5 * (a - cc) / den, -0.5, 0.5))
+        best = best + shift
     return best
 
 

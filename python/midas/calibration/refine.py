@@ -186,7 +186,8 @@ def _jacobian(pack: _Packing, x: NDArray[np.float64], y: NDArray[np.float64], z:
 
 def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: ArrayLike, *,
                     fit: Sequence[str] = DEFAULT_FIT, mult_factor: float | None = 2.5,
-                    outlier_iterations: int = 3, weights: ArrayLike | None = None) -> RefineResult:
+                    outlier_iterations: int = 3, weights: ArrayLike | None = None,
+                    groups: ArrayLike | None = None) -> RefineResult:
     """Fit the detector geometry to ring points by least squares on the pseudo-strain.
 
     Parameters
@@ -201,11 +202,15 @@ def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: 
         Parameters to fit, from :data:`FITTABLE` (default :data:`DEFAULT_FIT`).
     mult_factor : float or None
         Outlier factor (``MultFactor``): points with |ε| > mult_factor · mean |ε| are dropped and
-        the fit is repeated; None disables the rejection.
+        the fit is repeated; None disables the rejection. With ``groups`` the mean is taken over
+        the point's own group (ring): the strain scatter of a ring scales as 1/R, and a global
+        mean would throw away the inner rings.
     outlier_iterations : int
         Maximum number of rejection rounds (``OutlierIterations``).
     weights : (N,) float, optional
         Relative weight of each point (default 1).
+    groups : (N,) int, optional
+        Group (ring) of each point, for the outlier rule.
 
     Returns
     -------
@@ -224,6 +229,9 @@ def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: 
     if not (y.shape == z.shape == t.shape) or y.ndim != 1:
         raise ParamError(f"y_px {y.shape}, z_px {z.shape} and tan_tth {t.shape} must be equal 1-D arrays")
     w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
+    g = np.zeros(y.size, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    if w.shape != y.shape or g.shape != y.shape:
+        raise ParamError(f"weights {w.shape} and groups {g.shape} must have the points' shape {y.shape}")
     pack = _Packing(det, fit)
     n_par = len(pack.coords)
     if y.size < 2 * n_par:
@@ -254,8 +262,7 @@ def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: 
         strain = pseudo_strain(pack.detector(x), y, z, t)
         if mult_factor is None:
             break
-        mean = float(np.mean(np.abs(strain[used])))
-        new_used = used & (np.abs(strain) <= mult_factor * mean)
+        new_used = used & (np.abs(strain) <= mult_factor * _group_mean_abs(strain, used, g))
         if new_used.sum() < 2 * n_par or np.array_equal(new_used, used):
             break
         used = new_used
@@ -268,6 +275,18 @@ def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: 
     std = _std_errors(pack, x, sol, used.sum())
     return RefineResult(detector=final, strain=strain, used=used, mean_strain=mean, std_errors=std,
                         n_function_evaluations=nfev)
+
+
+def _group_mean_abs(strain: NDArray[np.float64], used: NDArray[np.bool_], groups: NDArray[np.int64]
+                    ) -> NDArray[np.float64]:
+    """Per point: mean |strain| of the used points of its group (of all used points if its group has none)."""
+    _, inv = np.unique(groups, return_inverse=True)
+    n = np.bincount(inv, weights=used.astype(np.float64))
+    tot = np.bincount(inv, weights=np.where(used, np.abs(strain), 0.0))
+    overall = float(np.mean(np.abs(strain[used]))) if used.any() else math.inf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, tot / n, overall)
+    return np.asarray(mean[inv], dtype=np.float64)
 
 
 def _std_errors(pack: _Packing, x: NDArray[np.float64], sol: object, n_used: int) -> dict[str, float]:

@@ -45,11 +45,14 @@ class RadialProfile:
         Mean value of the good pixels in each bin (NaN where there is none).
     coverage : (n,) float64
         Fraction of the full circle covered by good pixels in each bin (0..1).
+    count : (n,) float64
+        Good pixels in each bin.
     """
 
     r_px: NDArray[np.float64]
     mean: NDArray[np.float64]
     coverage: NDArray[np.float64]
+    count: NDArray[np.float64]
 
 
 def radial_profile(values: ArrayLike, bad: ArrayLike, centre_px: tuple[float, float], *,
@@ -93,7 +96,7 @@ def radial_profile(values: ArrayLike, bad: ArrayLike, centre_px: tuple[float, fl
         mean = np.where(count > 0, total / count, np.nan)
     r_mid = (np.arange(n_bins) + 0.5) * bin_px
     circle = 2.0 * math.pi * r_mid * bin_px
-    return RadialProfile(r_px=r_mid, mean=mean, coverage=np.clip(count / circle, 0.0, 1.0))
+    return RadialProfile(r_px=r_mid, mean=mean, coverage=np.clip(count / circle, 0.0, 1.0), count=count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +151,17 @@ def detect_ring_peaks(profile: RadialProfile, *, min_coverage: float = 0.1, min_
     filled = np.where(np.isfinite(y), y, np.interp(np.arange(y.size), np.flatnonzero(np.isfinite(y)),
                                                    y[np.isfinite(y)]))
     net = filled - snip_background(filled, 20)
+    # per-pixel noise from the bin-to-bin scatter scaled by √count; a peak must stand out of its own
+    # bin's standard error (the few pixels near the centre make a noisy profile there)
+    count = profile.count[first:last + 1]
+    rough = np.diff(filled, 2) * np.sqrt(np.maximum(count[1:-1], 1.0)) / math.sqrt(6.0)
+    sigma_pixel = 1.4826 * float(np.median(np.abs(rough - np.median(rough)))) if rough.size else 0.0
     r_out, h_out = [], []
     step = float(profile.r_px[1] - profile.r_px[0])
     for i in idx:
         if i <= 0 or i >= y.size - 1:
+            continue
+        if net[i] < min_snr * sigma_pixel / math.sqrt(max(count[i], 1.0)):
             continue
         a, b, c = net[i - 1], net[i], net[i + 1]
         den = a - 2 * b + c
@@ -176,7 +186,8 @@ class DistanceEstimate:
     matched_rings : (p,) int64
         Indices into the calibrant ring list they were assigned to.
     precision : float
-        Fraction of predicted rings inside the measured range that were seen.
+        Fraction of predicted rings inside the measured range that were seen (weighted by
+        multiplicity when given).
     recall : float
         Fraction of measured peaks explained, each weighted by the square root of its height.
     rms_rel : float
@@ -208,9 +219,9 @@ def _match(r: NDArray[np.float64], pred: NDArray[np.float64], tol_rel: float) ->
 
 
 def estimate_distance(peaks: RingPeaks, tan_tth: ArrayLike, pixel_size_um: float, *,
-                      lsd_guess_um: float | None = None, lsd_range_um: tuple[float, float] = (2e4, 2e7),
+                      multiplicity: ArrayLike | None = None, lsd_guess_um: float | None = None, lsd_range_um: tuple[float, float] = (2e4, 2e7),
                       tol_rel: float = 0.006, tol_px: float = 2.0, min_rings: int = 3,
-                      min_precision: float = 0.5, min_recall: float = 0.75) -> DistanceEstimate:
+                      min_precision: float = 0.7, min_recall: float = 0.75) -> DistanceEstimate:
     """Sample-to-detector distance from measured ring radii and the calibrant's 2θ values.
 
     Parameters
@@ -221,6 +232,9 @@ def estimate_distance(peaks: RingPeaks, tan_tth: ArrayLike, pixel_size_um: float
         tan 2θ of the calibrant rings that can be visible (increasing).
     pixel_size_um : float
         Pixel pitch, µm.
+    multiplicity : (K,) float, optional
+        Weight of each ring in the precision (reflections per ring: a missing strong, multiple ring
+        counts more than a missing weak one); default 1.
     lsd_guess_um : float, optional
         ``-LsdGuess``: the search is restricted to 0.6–1.6 × the guess, and among equally good
         scales the one nearest the guess wins.
@@ -246,7 +260,10 @@ def estimate_distance(peaks: RingPeaks, tan_tth: ArrayLike, pixel_size_um: float
     r = np.asarray(peaks.r_px, dtype=np.float64)
     w = np.sqrt(np.clip(np.asarray(peaks.height, dtype=np.float64), 0.0, None))
     w = w / w.sum() if w.sum() > 0 else np.full(r.size, 1.0 / max(r.size, 1))
-    t = np.sort(np.asarray(tan_tth, dtype=np.float64))
+    t = np.asarray(tan_tth, dtype=np.float64)
+    order = np.argsort(t)
+    t = t[order]
+    mult = np.ones(t.size) if multiplicity is None else np.asarray(multiplicity, dtype=np.float64)[order]
     if r.size < min_rings:
         raise ConvergenceError(f"found {r.size} ring(s) in the radial profile, need at least {min_rings}: "
                                "the image shows no clear powder rings (or the beam centre is wrong)")
@@ -284,7 +301,8 @@ def estimate_distance(peaks: RingPeaks, tan_tth: ArrayLike, pixel_size_um: float
         hit = np.abs(dev) <= tol
         seen = np.unique(j[hit])
         n_pred = int(in_range.sum())
-        precision = float(np.isin(np.flatnonzero(in_range), seen).sum() / n_pred) if n_pred else 0.0
+        m_in = mult[in_range]
+        precision = float(m_in[np.isin(np.flatnonzero(in_range), seen)].sum() / m_in.sum()) if n_pred else 0.0
         recall = float(w[hit].sum())
         score = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
         closeness = -abs(math.log(s_fit * pixel_size_um / lsd_guess_um)) if lsd_guess_um else 0.0
@@ -293,7 +311,7 @@ def estimate_distance(peaks: RingPeaks, tan_tth: ArrayLike, pixel_size_um: float
             best = key
             rms = float(np.sqrt(np.mean(dev[hit] ** 2))) if hit.any() else math.inf
             best_est = DistanceEstimate(lsd_um=s_fit * pixel_size_um, matched_peaks=np.flatnonzero(hit),
-                                        matched_rings=j[hit], precision=precision, recall=recall, rms_rel=rms)
+                                        matched_rings=order[j[hit]], precision=precision, recall=recall, rms_rel=rms)
     if best_est is None:
         raise ConvergenceError("the measured ring radii do not match the calibrant at any distance")
     e = best_est
