@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from midas.calibration.calibrants import get_calibrant
-from midas.calibration.rings import RingPeaks, detect_ring_peaks, estimate_distance, radial_profile
+from midas.calibration.rings import (
+    RingPeaks,
+    detect_ring_peaks,
+    estimate_distance,
+    radial_profile,
+)
 from midas.errors import ConvergenceError
 
 LAM = 0.172973

@@ -25,7 +25,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,8 +33,19 @@ from midas.calibration.background import PreparedImage, prepare_image
 from midas.calibration.beam_center import BeamCentre, detect_beam_center
 from midas.calibration.cake import RingPoints, ring_points
 from midas.calibration.calibrants import Calibrant, CalibrantRings
-from midas.calibration.refine import DEFAULT_FIT, FITTABLE, pseudo_strain, refine_geometry
-from midas.calibration.rings import DistanceEstimate, RingPeaks, detect_ring_peaks, estimate_distance, radial_profile
+from midas.calibration.refine import (
+    DEFAULT_FIT,
+    FITTABLE,
+    pseudo_strain,
+    refine_geometry,
+)
+from midas.calibration.rings import (
+    DistanceEstimate,
+    RingPeaks,
+    detect_ring_peaks,
+    estimate_distance,
+    radial_profile,
+)
 from midas.errors import ConvergenceError, ParamError
 from midas.geometry import FFDetector
 from midas.parallel import threads
@@ -44,8 +54,11 @@ __all__ = ["CalibrationResult", "CalibrationSettings", "IterationRecord", "RingS
 
 log = logging.getLogger(__name__)
 
-#: Geometry change (pixels) below which the EM loop has converged.
-SHIFT_TOL_PX = 0.01
+#: Geometry change (pixels) below which the EM loop has converged (the E-step depends on the
+#: geometry only to second order: after this the change of the result is ~1e-4 of it).
+SHIFT_TOL_PX = 0.02
+#: Rings used by the first, coarse E-step (on a 0.5 px radial grid).
+COARSE_RINGS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +70,9 @@ class CalibrationSettings:
     stopping_strain : float
         ``-StoppingStrain``: the mean pseudo-strain to reach (default 4e-5).
     mult_factor : float
-        ``-MultFactor``: points with |ε| > MultFactor × mean and rings with mean |ε| > MultFactor
-        × median ring are rejected (default 2.5).
+        ``-MultFactor``: points with |ε| > MultFactor × their ring's mean |ε|, and rings whose mean
+        ε is off by more than MultFactor × the median ring offset (and significantly), are
+        rejected (default 2.5).
     first_ring_nr : int
         ``-FirstRingNr``: rings before this one are treated as invisible (default 1).
     lsd_guess_um : float or None
@@ -243,6 +257,19 @@ def _corner_distance_px(bc: tuple[float, float], n_pixels: tuple[int, int]) -> f
     return max(math.hypot(cy - bc[0], cz - bc[1]) for cy in (0.0, n_y - 1.0) for cz in (0.0, n_z - 1.0))
 
 
+def _ring_offsets(strain: NDArray[np.float64], used: NDArray[np.bool_], ring: NDArray[np.int64],
+                  n_rings: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean strain of each ring's used points and its standard error (NaN / inf without points)."""
+    n = np.bincount(ring, weights=used.astype(np.float64), minlength=n_rings)
+    s1 = np.bincount(ring, weights=np.where(used, strain, 0.0), minlength=n_rings)
+    s2 = np.bincount(ring, weights=np.where(used, strain * strain, 0.0), minlength=n_rings)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, s1 / n, np.nan)
+        var = np.where(n > 1, (s2 - n * mean * mean) / (n - 1), np.inf)
+        se = np.sqrt(np.maximum(var, 0.0) / np.maximum(n, 1.0))
+    return mean, se
+
+
 def _first_rings(calibrant: Calibrant, wavelength_A: float, tth_max_deg: float, n_rings: int) -> CalibrantRings:
     """The first ``n_rings`` rings below ``tth_max_deg`` (the 2θ limit grows until there are enough)."""
     tth = min(20.0, tth_max_deg)
@@ -383,6 +410,7 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
     excluded: set[int] = set()
     records: list[IterationRecord] = []
     half_width = 10.0
+    prev_shift = math.inf
     converged = False
     result_fit = None
     pts: RingPoints | None = None
@@ -392,8 +420,14 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
         t_it = time.perf_counter()
         radius = rings.tan_tth * det.lsd_um / px
         active = np.array([k not in excluded for k in range(len(rings))])
-        pts_all = ring_points(img, badm, det, radius, half_width_px=half_width,
-                              eta_bin_size_deg=st.eta_bin_size_deg, r_bin_px=st.r_bin_px)
+        # the first pass only has to get close: the innermost rings on a coarser radial grid
+        coarse = it == 0 and start is None
+        if coarse:
+            active &= np.arange(len(rings)) < COARSE_RINGS
+        pts_all = ring_points(img, badm, det, radius[active], half_width_px=half_width,
+                              eta_bin_size_deg=st.eta_bin_size_deg,
+                              r_bin_px=max(st.r_bin_px, 0.5) if coarse else st.r_bin_px)
+        pts_all = dataclasses.replace(pts_all, ring=np.flatnonzero(active)[pts_all.ring])
         counts = np.bincount(pts_all.ring, minlength=len(rings))
         # a ring needs a few points to be trusted (in this iteration; it may come back later)
         active &= counts >= 4
@@ -410,14 +444,18 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
         new_det = fitres.detector
         shift_px = float(np.max(np.abs((fitres.strain - old_strain) * tan_pts * det.lsd_um / px)))
         shift_px = max(shift_px, abs(new_det.lsd_um - det.lsd_um) * float(rings.tan_tth.max()) / px)
-        # ring-level outliers
-        ring_means = np.array([np.mean(np.abs(fitres.strain[(pts.ring == k) & fitres.used]))
-                               if np.any((pts.ring == k) & fitres.used) else np.nan for k in range(len(rings))])
-        med = float(np.nanmedian(ring_means[active])) if np.any(active) else math.nan
-        new_bad = {int(k) for k in np.flatnonzero(active & (ring_means > st.mult_factor * med))}
-        if len(new_bad) and int(active.sum()) - len(new_bad) >= 3:
-            log.info("iteration %d: rejecting ring(s) %s (mean |strain| above %.1f x median %.1f µε)", it + 1,
-                     [int(rings.ring_nr[k]) for k in sorted(new_bad)], st.mult_factor, 1e6 * med)
+        # ring-level outliers: a ring whose points sit systematically off (another phase, an
+        # unresolved neighbour) — its mean strain is MultFactor × the typical ring offset, and
+        # significant (3 standard errors) and larger than half StoppingStrain
+        offset, se = _ring_offsets(fitres.strain, fitres.used, pts.ring, len(rings))
+        med = float(np.nanmedian(np.abs(offset[active]))) if np.any(active) else math.nan
+        bad_ring = (active & (np.abs(offset) > st.mult_factor * med) & (np.abs(offset) > 3.0 * se)
+                    & (np.abs(offset) > 0.5 * st.stopping_strain))
+        new_bad = {int(k) for k in np.flatnonzero(bad_ring)}
+        if len(new_bad) and int(active.sum()) - len(new_bad) >= 3 and not coarse:
+            log.info("iteration %d: rejecting ring(s) %s (mean strain %s µε; typical ring offset %.1f µε)", it + 1,
+                     [int(rings.ring_nr[k]) for k in sorted(new_bad)],
+                     [round(1e6 * float(offset[k]), 1) for k in sorted(new_bad)], 1e6 * med)
             excluded |= new_bad
         else:
             new_bad = set()
@@ -434,7 +472,13 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
                  int(active.sum()), 1e6 * fitres.mean_strain, new_det.lsd_um, *new_det.bc_px, new_det.ty_deg,
                  new_det.tz_deg, shift_px, rec.seconds)
         det = new_det
-        if shift_px < SHIFT_TOL_PX and not new_bad:
+        # the E-step error contracts by ρ = shift/previous shift per iteration: what is left to move
+        # is about shift·ρ/(1 − ρ)
+        # (measured between full iterations only: the coarse pass uses other rings and bins)
+        rho = shift_px / prev_shift if 0 < prev_shift < math.inf else 1.0
+        left = shift_px * rho / (1.0 - rho) if rho < 0.5 else math.inf
+        prev_shift = math.inf if coarse else shift_px
+        if not coarse and not new_bad and (shift_px < SHIFT_TOL_PX or left < 0.25 * SHIFT_TOL_PX):
             converged = fitres.mean_strain <= st.stopping_strain
             if not converged:
                 log.warning("the geometry has converged with a mean strain of %.1f µε, above StoppingStrain %.1f µε; "

@@ -19,8 +19,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from midas.errors import ParamError
 
-__all__ = ["PreparedImage", "average_frames", "bad_pixels", "estimate_background", "prepare_image",
-           "robust_sigma", "ring_threshold"]
+__all__ = [
+    "PreparedImage",
+    "average_frames",
+    "bad_pixels",
+    "estimate_background",
+    "prepare_image",
+    "ring_threshold",
+    "robust_sigma",
+]
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +169,8 @@ def estimate_background(image: ArrayLike, bad: ArrayLike, *, size_px: float = 10
     pz, py = (-nz) % b, (-ny) % b
     work = np.where(badm, np.nan, img)
     work = np.pad(work, ((0, pz), (0, py)), constant_values=np.nan)
-    blocks = work.reshape(work.shape[0] // b, b, work.shape[1] // b, b).transpose(0, 2, 1, 3)
-    blocks = blocks.reshape(blocks.shape[0], blocks.shape[1], b * b)
-    blocks = np.sort(blocks, axis=2)  # NaN (bad pixels) sort last
+    tiles = work.reshape(work.shape[0] // b, b, work.shape[1] // b, b).transpose(0, 2, 1, 3)
+    blocks = np.sort(tiles.reshape(tiles.shape[0], tiles.shape[1], b * b), axis=2)  # NaN (bad pixels) sort last
     n_good = np.count_nonzero(~np.isnan(blocks), axis=2)
     empty = n_good == 0
     lo = np.take_along_axis(blocks, np.maximum((n_good - 1) // 2, 0)[..., None], axis=2)[..., 0]

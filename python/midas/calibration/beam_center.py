@@ -110,8 +110,8 @@ def _vote(points: NDArray[np.float64], normals: NDArray[np.float64], window: tup
     if inside.sum() < 20:
         return None
     cell = max(1.0, max(y1 - y0, z1 - z0) / 400.0)
-    ny_c = max(1, int(math.ceil((y1 - y0) / cell)))
-    nz_c = max(1, int(math.ceil((z1 - z0) / cell)))
+    ny_c = max(1, math.ceil((y1 - y0) / cell))
+    nz_c = max(1, math.ceil((z1 - z0) / cell))
     hist, _, _ = np.histogram2d(cz[inside], cy[inside], bins=(nz_c, ny_c), range=((z0, z1), (y0, y1)))
     hist = ndimage.gaussian_filter(hist, 1.5)
     kz, ky = np.unravel_index(int(np.argmax(hist)), hist.shape)

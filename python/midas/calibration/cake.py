@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from midas._native import core
 from midas.calibration.peaks import fit_peak_batch
 from midas.errors import ConvergenceError, ParamError
-from midas.geometry import FFDetector, ideal_to_pixel, pixel_to_ideal
+from midas.geometry import FFDetector, ideal_to_pixel
 from midas.integration.bins import IntegrationBins
 from midas.integration.integrate import Integrator
 from midas.integration.mapper import IntegrationMap, MapOptions, build_map_from_corners
@@ -147,14 +148,14 @@ def build_ring_map(det: FFDetector, lo_px: NDArray[np.float64], hi_px: NDArray[n
     ParamError
         An η bin that does not divide 360°.
     """
-    n_eta = int(round(360.0 / eta_bin_size_deg))
+    n_eta = round(360.0 / eta_bin_size_deg)
     if n_eta < 1 or abs(n_eta * eta_bin_size_deg - 360.0) > 1e-6:
         raise ParamError(f"EtaBinSize {eta_bin_size_deg} deg must divide 360")
     edges: list[NDArray[np.float64]] = []
     ranges: list[tuple[int, int]] = []
     n_edges = 0
     for a, b in zip(lo_px, hi_px):
-        n = max(2, int(round((b - a) / r_bin_px)))
+        n = max(2, round((b - a) / r_bin_px))
         e = a + (b - a) * np.arange(n + 1) / n
         ranges.append((n_edges, n_edges + n))
         edges.append(e)
@@ -162,11 +163,10 @@ def build_ring_map(det: FFDetector, lo_px: NDArray[np.float64], hi_px: NDArray[n
     all_edges = np.concatenate(edges)
     bins = IntegrationBins(all_edges, -180.0, 360.0 / n_eta, n_eta)
     n_y, n_z = det.n_pixels
-    yy, zz = np.meshgrid(np.arange(n_y + 1, dtype=np.float64) - 0.5, np.arange(n_z + 1, dtype=np.float64) - 0.5)
-    c = pixel_to_ideal(det, yy, zz)
     px = det.pixel_size_um[0]
-    cy = c.y_um / det.pixel_size_um[0]
-    cz = c.z_um / det.pixel_size_um[0]
+    # corner positions in the corrected plane (pixels): the mapper's own corner kernel, i.e.
+    # pixel_to_ideal of the corners (Y ± ½, Z ± ½) divided by px
+    cy, cz = core().ff_pixel_corners(det._kernel(), int(n_y), int(n_z))
     # keep corners within reach of a window: a pixel touching a window has all 4 corners within
     # one pixel diagonal of it
     reach = 1.5 * max(det.pixel_size_um) / px

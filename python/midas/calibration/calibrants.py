@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -231,7 +231,8 @@ def calibrant_from_params(p: Any, *, name: str | None = None, data_path: str | P
         if lat is not None and sg is not None:
             if isinstance(lat, list) and lat and isinstance(lat[-1], (tuple, list)):
                 lat = lat[-1]
-            return Calibrant(f"SG {int(sg)}", int(sg), tuple(float(v) for v in lat), "parameter file")
+            lat6 = cast(tuple[float, float, float, float, float, float], tuple(float(v) for v in lat))
+            return Calibrant(f"SG {int(sg)}", int(sg), lat6, "parameter file")
     if data_path is not None:
         c = calibrant_from_filename(data_path)
         if c is not None:

@@ -76,8 +76,9 @@ def _model(x: NDArray[np.float64], u: NDArray[np.float64], p: NDArray[np.float64
            jac: bool) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     a, x0, g, m, b0, b1 = (p[:, k:k + 1] for k in range(_N_PAR))
     d = x - x0
-    lv, dl_dd, dl_dg = _lorentz(d, g)
-    gv, dg_dd, dg_dg = _gauss(d, g)
+    # the profile functions of midas.integration.peakfit broadcast over arrays of widths
+    lv, dl_dd, dl_dg = _lorentz(d, g)  # type: ignore[arg-type]
+    gv, dg_dd, dg_dg = _gauss(d, g)  # type: ignore[arg-type]
     prof = m * lv + (1.0 - m) * gv
     f = a * prof + b0 + b1 * u
     if not jac:

@@ -26,6 +26,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -289,9 +290,9 @@ def _group_mean_abs(strain: NDArray[np.float64], used: NDArray[np.bool_], groups
     return np.asarray(mean[inv], dtype=np.float64)
 
 
-def _std_errors(pack: _Packing, x: NDArray[np.float64], sol: object, n_used: int) -> dict[str, float]:
-    jac = np.asarray(getattr(sol, "jac"))
-    fun = np.asarray(getattr(sol, "fun"))
+def _std_errors(pack: _Packing, x: NDArray[np.float64], sol: Any, n_used: int) -> dict[str, float]:
+    jac = np.asarray(sol.jac)
+    fun = np.asarray(sol.fun)
     dof = max(int(n_used) - x.size, 1)
     var = float(fun @ fun) / dof
     try:

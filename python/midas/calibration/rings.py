@@ -85,7 +85,6 @@ def radial_profile(values: ArrayLike, bad: ArrayLike, centre_px: tuple[float, fl
         raise ParamError(f"values {v.shape} and bad {badm.shape} must be equal 2-D arrays")
     if not bin_px > 0:
         raise ParamError(f"radial bin {bin_px} px must be > 0")
-    nz, ny = v.shape
     zz, yy = np.nonzero(~badm)
     r = np.hypot(yy - centre_px[0], zz - centre_px[1])
     k = (r / bin_px).astype(np.int64)
@@ -94,7 +93,7 @@ def radial_profile(values: ArrayLike, bad: ArrayLike, centre_px: tuple[float, fl
     total = np.bincount(k, weights=v[zz, yy], minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / count, np.nan)
-    r_mid = (np.arange(n_bins) + 0.5) * bin_px
+    r_mid = np.asarray((np.arange(n_bins) + 0.5) * bin_px, dtype=np.float64)
     circle = 2.0 * math.pi * r_mid * bin_px
     return RadialProfile(r_px=r_mid, mean=mean, coverage=np.clip(count / circle, 0.0, 1.0), count=count)
 

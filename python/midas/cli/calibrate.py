@@ -145,11 +145,16 @@ def run(args: argparse.Namespace) -> int:
     from midas.calibration.autocal import CalibrationSettings, calibrate_image
     from midas.calibration.background import bad_pixels
     from midas.calibration.calibrants import calibrant_from_params
-    from midas.calibration.outputs import write_hdf5, write_plots, write_refined_params, write_ring_table
+    from midas.calibration.outputs import (
+        write_hdf5,
+        write_plots,
+        write_refined_params,
+        write_ring_table,
+    )
     from midas.calibration.refine import DEFAULT_FIT
     from midas.io import corrections
-    from midas.params import MidasParams, read_params
     from midas.parallel import threads
+    from midas.params import MidasParams, read_params
 
     out_dir = Path(args.resultFolder)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -227,15 +232,17 @@ def run(args: argparse.Namespace) -> int:
             written += write_plots(out_dir, result)
         det = result.detector
         seconds = time.perf_counter() - t_start
+        status = ("converged" if result.converged
+                  else f"above StoppingStrain {1e6 * args.StoppingStrain:.1f} µε")
         lines = [
-            f"calibrant {calibrant.name}, λ = {wavelength:.6f} Å, px = {px} µm, {len(result.iterations)} iterations, "
-            f"{seconds:.1f} s",
-            f"Lsd {det.lsd_um:.2f} µm  BC {det.bc_px[0]:.3f} {det.bc_px[1]:.3f} px  tx {det.tx_deg:.4f}  "
-            f"ty {det.ty_deg:.5f}  tz {det.tz_deg:.5f} deg",
+            (f"calibrant {calibrant.name}, λ = {wavelength:.6f} Å, px = {px} µm, "
+             f"{len(result.iterations)} iterations, {seconds:.1f} s"),
+            (f"Lsd {det.lsd_um:.2f} µm  BC {det.bc_px[0]:.3f} {det.bc_px[1]:.3f} px  tx {det.tx_deg:.4f}  "
+             f"ty {det.ty_deg:.5f}  tz {det.tz_deg:.5f} deg"),
             "p0..p3 " + " ".join(f"{v:.6g}" for v in det.distortion[:4]) + f"  RhoD {det.rho_d_um:.1f} µm",
-            f"mean pseudo-strain {1e6 * result.mean_strain:.1f} µε ({'converged' if result.converged else 'above '}"
-            f"{'' if result.converged else f'StoppingStrain {1e6 * args.StoppingStrain:.1f} µε'})",
-        ] + [f"wrote {w}" for w in written]
+            f"mean pseudo-strain {1e6 * result.mean_strain:.1f} µε ({status})",
+            *[f"wrote {w}" for w in written],
+        ]
         for line in lines:
             log.info(line)
             print(line)
