@@ -437,9 +437,9 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
             raise ConvergenceError(f"iteration {it + 1}: only {len(pts)} ring points could be fitted; the rings "
                                    f"of {calibrant.name} are not where this geometry puts them")
         tan_pts = rings.tan_tth[pts.ring]
+        fitres = refine_geometry(det, pts.y_px, pts.z_px, tan_pts, fit=st.fit, mult_factor=st.mult_factor,
+                                 outlier_iterations=st.outlier_iterations, groups=pts.ring)
         with threads(1):  # a few thousand points: thread start-up would cost more than it gains
-            fitres = refine_geometry(det, pts.y_px, pts.z_px, tan_pts, fit=st.fit, mult_factor=st.mult_factor,
-                                     outlier_iterations=st.outlier_iterations, groups=pts.ring)
             old_strain = pseudo_strain(det, pts.y_px, pts.z_px, tan_pts)
         new_det = fitres.detector
         shift_px = float(np.max(np.abs((fitres.strain - old_strain) * tan_pts * det.lsd_um / px)))

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from midas.errors import ParamError
+from midas.io import corrections
 
 __all__ = [
     "PreparedImage",
@@ -108,10 +109,10 @@ def bad_pixels(image: ArrayLike, *, mask: ArrayLike | None = None, gap_values: I
     for v in gap_values:
         bad |= img == v
     if mask is not None:
-        m = np.asarray(mask)
+        m = corrections.bad_pixel_mask(mask)
         if m.shape != img.shape:
             raise ParamError(f"mask shape {m.shape} differs from the frame shape {img.shape}")
-        bad |= (m != 0) if m.dtype == np.bool_ else (m == 1)
+        bad |= m
     return bad
 
 

@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from midas.errors import ConvergenceError, ParamError
 from midas.geometry import FFDetector, ideal_jacobian, pixel_to_ideal
+from midas.parallel import threads
 
 __all__ = ["DEFAULT_FIT", "FITTABLE", "RefineResult", "pseudo_strain", "refine_geometry"]
 
@@ -46,6 +47,8 @@ FITTABLE = ("lsd", "bc_y", "bc_z", "tx", "ty", "tz", "p0", "p1", "p2", "p3", "p4
 # central-difference steps and typical scales of the internal coordinates
 _STEP = {"lsd": 1.0, "tx": 1e-4, "ty": 1e-4, "tz": 1e-4, "p0": 1e-6, "p2": 1e-6, "p4": 1e-6,
          "p5": 1e-6, "c0": 1e-6, "s0": 1e-6, "a1": 1e-6, "b1": 1e-6, "p1": 1e-6, "p3": 1e-3, "p6": 1e-3}
+#: Below this many points the model is evaluated on one thread (starting threads costs more).
+_SERIAL_BELOW = 50_000
 _SCALE = {"lsd": 100.0, "bc_y": 0.1, "bc_z": 0.1, "tx": 0.01, "ty": 0.01, "tz": 0.01, "p3": 1.0, "p6": 1.0}
 
 
@@ -237,8 +240,16 @@ def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: 
     n_par = len(pack.coords)
     if y.size < 2 * n_par:
         raise ConvergenceError(f"only {y.size} ring points for {n_par} parameters; need at least {2 * n_par}")
+    with threads(1 if y.size < _SERIAL_BELOW else None):
+        return _refine(pack, y, z, t, w, g, mult_factor, outlier_iterations)
+
+
+def _refine(pack: _Packing, y: NDArray[np.float64], z: NDArray[np.float64], t: NDArray[np.float64],
+            w: NDArray[np.float64], g: NDArray[np.int64], mult_factor: float | None,
+            outlier_iterations: int) -> RefineResult:
     from scipy.optimize import least_squares
 
+    n_par = len(pack.coords)
     used = np.ones(y.size, dtype=bool)
     x = pack.start()
     nfev = 0

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from midas.errors import FormatError, MidasError, ParamError
+from midas.errors import FormatError, ParamError
 
 log = logging.getLogger(__name__)
 
@@ -255,21 +255,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``AutoCalibrateZarr`` console script (same flags as ``midas calibrate``)."""
-    parser = argparse.ArgumentParser(prog="AutoCalibrateZarr", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except MidasError as exc:
-        print(f"AutoCalibrateZarr: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("AutoCalibrateZarr: interrupted", file=sys.stderr)
-        return 130
+    from midas.cli.common import standalone_main
+
+    return standalone_main("AutoCalibrateZarr", __doc__, _add_arguments, run, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
