@@ -94,3 +94,24 @@ def test_autocalibratezarr_script_and_errors(run_folder, tmp_path, capsys):
     assert rc == 2
     assert "calibrant" in capsys.readouterr().err.lower()
     assert not (tmp_path / "o" / "refined_MIDAS_params.txt").exists()
+
+
+def test_midas_zip_input_carries_its_own_parameters_and_dark(tmp_path):
+    """A .MIDAS.zip (zarr) holds frames, dark and the analysis parameters: no -paramFN needed."""
+    from midas.io.midas_zip import MidasZipWriter
+
+    syn = synthetic(n=512, tilts=(0.3, 0.5))
+    dark = np.full((512, 512), 7, dtype=np.uint16)
+    frames = np.clip(syn.image, 0, None) + dark
+    params = {"px": 200.0, "Wavelength": WAVELENGTH_A, "SpaceGroup": 225,
+              "LatticeConstant": (5.411651, 5.411651, 5.411651, 90.0, 90.0, 90.0), "RhoD": 110000.0}
+    path = tmp_path / "CeO2.analysis.MIDAS.zip"
+    with MidasZipWriter(path, frame_shape=(512, 512), dtype=np.uint16, omega_start_deg=0.0, omega_step_deg=0.0,
+                        analysis_parameters=params, dark=dark) as w:
+        for _ in range(2):
+            w.append(frames.astype(np.uint16))
+    rc = midas_main(["calibrate", "-dataFN", str(path), "-resultFolder", str(tmp_path / "out")])
+    assert rc == 0
+    det = FFDetector.from_params(read_params(tmp_path / "out" / "refined_MIDAS_params.txt"))
+    assert abs(det.lsd_um / syn.detector.lsd_um - 1) < 2e-5
+    assert np.hypot(*np.subtract(det.bc_px, syn.detector.bc_px)) < 0.05

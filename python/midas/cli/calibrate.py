@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     root.setLevel(min(previous_level or logging.INFO, logging.INFO))
     t_start = time.perf_counter()
     try:
-        log.info("midas calibrate %s", " ".join(sys.argv[1:]))
+        log.info("command line: %s", " ".join(sys.argv))
         params = read_params(args.paramFN) if args.paramFN else None
         data = Path(args.dataFN)
         fmt = _CONVERT_FORMATS[args.ConvertFile]
