@@ -27,8 +27,8 @@ def synthetic(n: int = 768, tilts: tuple[float, float] = (0.8, -1.0), distortion
               noise: bool = True) -> SyntheticImage:
     """CeO2 image at the true geometry, pixel-integrated (3×3 sub-pixels), Poisson noise, beamstop."""
     det = true_detector(n=n, tilts=tilts, distortion=distortion)
-    return render_calibrant(det, get_calibrant("CeO2"), WAVELENGTH_A, fwhm_px=1.6, peak_counts=5000.0,
-                            background=150.0, supersample=3, noise=noise, seed=11, beamstop_radius_px=20.0)
+    return render_calibrant(det, get_calibrant("CeO2"), WAVELENGTH_A, fwhm_px=1.6, peak_counts=20000.0,
+                            background=300.0, supersample=3, noise=noise, seed=11, beamstop_radius_px=20.0)
 
 
 @pytest.fixture(scope="session")
