@@ -132,3 +132,18 @@ def test_gpu_request_without_a_gpu_fails_clearly(series, capsys):
     rc = midas_main(["integrate", "-paramFN", str(series / "params.txt"), "-dataFN", str(series / "scan_000001.tif"),
                      "-resultFolder", str(series / "o"), "-gpu", "1"])
     assert rc == 2 and "GPU" in capsys.readouterr().err
+
+
+def test_convert_files_writes_a_midas_zip(series):
+    from midas.io.midas_zip import open_midas_zip
+
+    out = series / "conv"
+    rc = midas_main(["integrate", "-paramFN", str(series / "params.txt"), "-dataFN", str(series / "scan_000002.tif"),
+                     "-resultFolder", str(out), "-convertFiles", "1", "-peakFit", "none"])
+    assert rc == 0
+    import tifffile
+
+    raw = tifffile.imread(series / "scan_000002.tif")
+    with open_midas_zip(out / "scan_000002.tif.analysis.MIDAS.zip") as z:
+        assert z.n_frames == 3 and z.omega_start_deg == 10.0 and z.omega_step_deg == 0.25
+        np.testing.assert_array_equal(z.frame(2), raw[2])

@@ -22,12 +22,13 @@ def frames_for(det, n=3, seed=5, dtype=np.float64):
     return rng.uniform(0, 5000, (n, n_z, n_y)).astype(dtype)
 
 
+@pytest.mark.parametrize("scatter", [False, True])
 @pytest.mark.parametrize("precision", ["float32", "float64"])
-def test_intensity_is_conserved(precision):
+def test_intensity_is_conserved(precision, scatter):
     det = small_detector(n_y=60, n_z=50, bc=(29.3, 24.6))
     imap = build_map(det, COVER, options=MapOptions(precision=precision))
     x = frames_for(det, 2, dtype=np.uint16 if precision == "float32" else np.float64)
-    res = Integrator(imap).integrate(x)
+    res = Integrator(imap, scatter=scatter).integrate(x)
     total = np.nansum(res.cake * imap.bin_area[None], axis=(1, 2))
     want = x.reshape(2, -1).astype(np.float64).sum(axis=1)
     np.testing.assert_allclose(total, want, rtol=1e-9, atol=0)
@@ -79,13 +80,14 @@ def test_cake_matches_the_dense_twin(precision, rtol):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-9)
 
 
-def test_batches_threads_and_single_frames_agree_bytewise():
+@pytest.mark.parametrize("scatter", [False, True])
+def test_batches_threads_and_single_frames_agree_bytewise(scatter):
     det = small_detector(n_y=90, n_z=70, bc=(44.1, 33.9))
     bins = IntegrationBins.uniform_r(2.0, 50.0, 0.5, eta_min_deg=-180, eta_max_deg=180, eta_bin_size_deg=5)
     imap = build_map(det, bins, options=MapOptions(solid_angle=True))
     x = frames_for(det, 7, dtype=np.int32)
     dark = np.full(x.shape[1:], 3.0)
-    integ = Integrator(imap, dark=dark)
+    integ = Integrator(imap, dark=dark, scatter=scatter)
     with parallel.threads(1):
         one = integ.integrate(x)
     with parallel.threads(2):
@@ -156,3 +158,18 @@ def test_gpu_matches_cpu():
     got = gpu.integrate(x)
     np.testing.assert_allclose(got.cake, cpu.cake, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(got.lineout, cpu.lineout, rtol=1e-6, atol=1e-6)
+
+
+def test_golden_fixture():
+    """A frozen cake of the tilted, distorted test detector (tests/data/integration_radial/README.md)."""
+    from pathlib import Path
+
+    golden = np.load(Path(__file__).parents[1] / "data" / "integration_radial" / "small_map_golden.npz")
+    det = small_detector()
+    bins = IntegrationBins.uniform_r(0.0, 9.1, 1.3, eta_min_deg=-170.0, eta_max_deg=190.0, eta_bin_size_deg=45.0)
+    for precision, rtol in (("float64", 1e-12), ("float32", 3e-7)):
+        imap = build_map(det, bins, options=MapOptions(solid_angle=True, polarization=True, polarization_fraction=0.95,
+                                                       precision=precision))
+        cake = Integrator(imap, dark=np.full(golden["frame"].shape, 25.0)).integrate(golden["frame"]).cake[0]
+        np.testing.assert_allclose(imap.bin_area, golden["bin_area"], rtol=rtol, atol=1e-9)
+        np.testing.assert_allclose(cake, golden["cake"], rtol=rtol, atol=1e-9)

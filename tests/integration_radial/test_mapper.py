@@ -205,3 +205,19 @@ def test_map_from_corners_with_identity_geometry():
     # the circle of radius 0.5 lies inside the centre pixel: each quarter holds π/16
     np.testing.assert_allclose(imap.bin_area.ravel(), np.pi / 16, rtol=1e-13)
     assert set(imap.matrix.indices.tolist()) == {4 * n + 4}
+
+
+def test_q_bins_follow_upstream_formula():
+    from midas.params import parse_text
+
+    p = parse_text("QMin 1.0\nQMax 3.0\nQBinSize 0.5\nWavelength 0.2\nEtaBinSize 90\n")
+    bins = IntegrationBins.from_params(p, lsd_um=1e6, px_um=200.0)
+    q = 1.0 + 0.5 * np.arange(5)
+    want = (1e6 / 200.0) * np.tan(2 * np.arcsin(q * 0.2 / (4 * np.pi)))
+    np.testing.assert_allclose(bins.r_edges_px, want, rtol=1e-14)
+    assert bins.radial_unit == "q_inv_A" and bins.n_eta == 4
+    # the Q of the mid-R of a bin is close to (not exactly) the mid-Q: upstream's REtaMap definition
+    qc = bins.q_centres_inv_A(1e6, 200.0, 0.2)
+    np.testing.assert_allclose(qc, 0.5 * (q[:-1] + q[1:]), rtol=1e-3)
+    with pytest.raises(ParamError, match="RMax"):
+        IntegrationBins.from_params(parse_text("RBinSize 1\n"), lsd_um=1e6, px_um=200.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -77,8 +78,8 @@ def test_bins_partition_the_polygon(rng):
     edges_r = np.concatenate([[0.0], np.linspace(0.7, 12.0, 13), [1e6]])
     edges_e = np.linspace(-180.0, 180.0, 9)
     total = np.zeros(len(quads))
-    for r0, r1 in zip(edges_r[:-1], edges_r[1:]):
-        for e0, e1 in zip(edges_e[:-1], edges_e[1:]):
+    for r0, r1 in itertools.pairwise(edges_r):
+        for e0, e1 in itertools.pairwise(edges_e):
             total += areas(quads, r0, r1, e0, e1)
     np.testing.assert_allclose(total, full, rtol=1e-12, atol=1e-12)
 

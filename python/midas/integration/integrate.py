@@ -28,13 +28,17 @@ from numpy.typing import ArrayLike, NDArray
 from midas._native import core
 from midas.errors import MidasError, ParamError
 from midas.integration.mapper import IntegrationMap
-from midas.sparse import DeviceCsr, csr_apply, gpu_available
+from midas.sparse import DeviceCsr, csr_apply, csr_apply_transposed, csr_transpose, gpu_available
 
 __all__ = ["IntegratedFrames", "Integrator", "lineout_from_cake"]
 
 log = logging.getLogger(__name__)
 
 _NATIVE = (np.float32, np.float64, np.uint16, np.int32, np.uint32)
+#: Maps with at most this many bins are applied in scatter form (from the transpose): the frame is
+#: read sequentially and the partial sums stay in cache, where the row form would gather pixels
+#: scattered over the whole detector (a 1-D lineout's rows are full rings).
+SCATTER_MAX_BINS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,9 @@ class Integrator:
     use_gpu : bool
         Run the CSR product on the GPU with the matrix resident (``midas._cuda``); float32
         entries on the device, results within float32 rounding of the CPU ones.
+    scatter : bool or None
+        Apply the matrix from its transpose (see :data:`SCATTER_MAX_BINS`); None chooses by the
+        number of bins. Results differ from the row form only in the last bits.
 
     Raises
     ------
@@ -110,8 +117,11 @@ class Integrator:
     """
 
     def __init__(self, imap: IntegrationMap, *, dark: ArrayLike | None = None,
-                 sentinel_values: ArrayLike = (), use_gpu: bool = False) -> None:
+                 sentinel_values: ArrayLike = (), use_gpu: bool = False, scatter: bool | None = None) -> None:
         self.map = imap
+        if scatter is None:
+            scatter = imap.matrix.n_rows <= SCATTER_MAX_BINS and not use_gpu
+        self._transposed = csr_transpose(imap.matrix) if scatter else None
         shape = imap.raw_frame_shape
         self._offset: NDArray[np.float64] | None = None
         self._dark_flat: NDArray[np.float64] | None = None
@@ -120,7 +130,7 @@ class Integrator:
             if d.shape != tuple(shape):
                 raise ParamError(f"dark frame shape {d.shape} differs from the frame shape {tuple(shape)}")
             self._dark_flat = np.ascontiguousarray(d).ravel()
-            self._offset = csr_apply(imap.matrix, self._dark_flat[None], validate=False)[0]
+            self._offset = self._product(self._dark_flat[None], None, None)[0]
         self._sentinels = np.unique(np.asarray(sentinel_values, dtype=np.float64).ravel())
         self._skip = np.ascontiguousarray(imap.pixel_mask.ravel(), dtype=np.uint8)
         self._entries_by_pixel: Any = None
@@ -131,6 +141,12 @@ class Integrator:
                 raise MidasError(f"-gpu 1 requested but no GPU can be used: {why}")
             self._device = DeviceCsr(imap.matrix)
             log.info("integrating on the GPU (%s), matrix resident", why)
+
+    def _product(self, x: NDArray[Any], scale: NDArray[np.float64] | None,
+                 offset: NDArray[np.float64] | None) -> NDArray[np.float64]:
+        if self._transposed is not None:
+            return csr_apply_transposed(self._transposed, x, row_scale=scale, row_offset=offset)
+        return csr_apply(self.map.matrix, x, validate=False, row_scale=scale, row_offset=offset)
 
     @property
     def uses_gpu(self) -> bool:
@@ -166,7 +182,7 @@ class Integrator:
                 y -= self._offset[None]
             y *= m.row_scale[None]
         else:
-            y = csr_apply(m.matrix, x, validate=False, row_scale=m.row_scale, row_offset=self._offset)
+            y = self._product(x, m.row_scale, self._offset)
         n_bad = np.zeros(x.shape[0], dtype=np.int64)
         if self._sentinels.size:
             for f in range(x.shape[0]):

@@ -174,7 +174,7 @@ class CakeHdf5Writer:
             self._closed = True
         discard(self._tmp)
 
-    def __enter__(self) -> CakeHdf5Writer:
+    def __enter__(self) -> CakeHdf5Writer:  # noqa: PYI034
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -285,7 +285,7 @@ class GsasZarrZipWriter:
             self._closed = True
         discard(self._tmp)
 
-    def __enter__(self) -> GsasZarrZipWriter:
+    def __enter__(self) -> GsasZarrZipWriter:  # noqa: PYI034
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

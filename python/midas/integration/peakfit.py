@@ -79,7 +79,7 @@ def pseudo_voigt(x: ArrayLike, centre: float, fwhm: float, mixing: float) -> NDA
     --------
     >>> x = np.linspace(-50, 50, 200001)
     >>> round(float(np.trapezoid(pseudo_voigt(x, 0.3, 0.8, 0.4), x)), 3)
-    0.996
+    0.998
     """
     d = np.asarray(x, dtype=np.float64) - centre
     return mixing * _lorentz(d, fwhm)[0] + (1.0 - mixing) * _gauss(d, fwhm)[0]

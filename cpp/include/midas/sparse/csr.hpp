@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "midas/core/span.hpp"
 
@@ -45,5 +46,23 @@ void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, s
 template <class Real, class In>
 void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<const double> row_scale,
                      span<const double> row_offset, span<double> y);
+
+/// The transpose of a CSR matrix, as CSR (rows of the result = columns of `a`). Entries of each
+/// result row keep the row order of `a`. Throws midas::FormatError on invalid column indices.
+template <class Real>
+void csr_transpose(const CsrView<Real>& a, std::vector<std::int64_t>& indptr_t, std::vector<std::int32_t>& indices_t,
+                   std::vector<Real>& data_t);
+
+/// The same product as csr_spmv_affine, y[f, r] = row_scale[r]·(Σ_c A[r, c]·x[f, c] − row_offset[r]),
+/// computed from the TRANSPOSE `at` (n_cols × n_rows, e.g. from csr_transpose) by reading the frames
+/// sequentially and scattering into y. Fast when A has few rows (a 1-D lineout): no gathers, and
+/// the partial sums of y stay in cache. The pixels are split into `n_chunks` fixed, contiguous
+/// chunks whose partial sums are added in chunk order, so the result does not depend on the thread
+/// count or the batch size (it differs from csr_spmv_affine in the last bits: another summation
+/// order). Scratch memory: n_chunks·n_frames·n_rows doubles. Throws ParamError for n_chunks < 1.
+template <class Real, class In>
+void csr_scatter_spmv_affine(const CsrView<Real>& at, span<const In> x, std::int64_t n_frames,
+                             span<const double> row_scale, span<const double> row_offset, std::int64_t n_chunks,
+                             span<double> y);
 
 }  // namespace midas::sparse
