@@ -8,7 +8,7 @@ pixel-splitting cake (:mod:`~midas.calibration.cake`, :mod:`~midas.calibration.p
 squares on the pseudo-strain ``1 − R_corr/(Lsd·tan 2θ)`` (:mod:`~midas.calibration.refine`).
 :mod:`~midas.calibration.outputs` writes ``refined_MIDAS_params.txt``, the ring table, the HDF5
 of intermediate data and the plots; ``midas calibrate`` / ``AutoCalibrateZarr`` is the CLI.
-Conventions (beam centre, pseudo-strain): ``docs/conventions_calibration.md``.
+Conventions (beam centre, pseudo-strain): ``docs/conventions.md``.
 """
 
 from __future__ import annotations

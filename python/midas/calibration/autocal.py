@@ -344,7 +344,7 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
     Notes
     -----
     Beam centre ``(y, z)`` = (column, row) of the calibration frame and the pseudo-strain
-    ``1 − R_corr/(Lsd·tan 2θ)`` are defined in ``docs/conventions_calibration.md``.
+    ``1 − R_corr/(Lsd·tan 2θ)`` are defined in ``docs/conventions.md``.
     """
     st = settings or CalibrationSettings()
     img = np.asarray(image, dtype=np.float64)

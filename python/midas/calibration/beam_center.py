@@ -222,7 +222,7 @@ def detect_beam_center(net: ArrayLike, bad: ArrayLike, ring_mask: ArrayLike, *,
     Notes
     -----
     Coordinates: ``y`` = column, ``z`` = row of the image array, pixel centres at integers
-    (``docs/conventions_calibration.md``). The vote window without a guess is the detector
+    (``docs/conventions.md``). The vote window without a guess is the detector
     enlarged by half its size on every side, so centres up to that far off the detector are found.
     """
     from scipy import ndimage
