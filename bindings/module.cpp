@@ -12,6 +12,8 @@ void bind_geometry(py::module_& m);
 void bind_crystal(py::module_& m);
 void bind_forward(py::module_& m);
 void bind_nf(py::module_& m);
+void bind_integration(py::module_& m);
+void bind_ff_peaks(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "midas compiled kernels (private; use the midas.* Python API)";
@@ -42,4 +44,6 @@ PYBIND11_MODULE(_core, m) {
     bind_crystal(m);
     bind_forward(m);
     bind_nf(m);
+    bind_integration(m);
+    bind_ff_peaks(m);
 }
