@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("simulate", help="simulate detector frames from grains (ff)",
+    p = sub.add_parser("simulate", help="simulate FF frames from grains (ff) or an NF SpotsInfo bitmask from a .mic (nf)",
                        description="Forward simulation of HEDM detector frames.")
     kinds = p.add_subparsers(dest="kind", metavar="<kind>")
     kinds.required = True
@@ -32,6 +32,10 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                     help="seed of the SimNoiseSigma noise (default 0)")
     ff.set_defaults(func=run)
 
+    from midas.nf.simulate import configure_parser as configure_nf
+
+    configure_nf(kinds)
+
 
 def run(args: argparse.Namespace) -> int:
     from midas.cli.common import progress
@@ -40,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from midas.forward.simulate import simulate_ff
     from midas.params import read_params
 
-    if args.kind != "ff":  # pragma: no cover - argparse only offers ff today
+    if args.kind != "ff":  # pragma: no cover - the nf sub-parser has its own func
         raise ParamError(f"midas simulate {args.kind}: not available")
     if args.n_cpus is not None and args.n_cpus < 1:
         raise ParamError(f"-nCPUs {args.n_cpus}: expected >= 1")
