@@ -1,0 +1,336 @@
+// midas/geometry/ff_detector.hpp — the far-field detector model: pixel <-> ideal (R, η) on the
+// untilted plane at Lsd, with tilts, the p0..p14 radial distortion and optional parallax.
+//
+// Frames, signs and units are defined once in docs/conventions.md ("FF detector"); this header
+// implements exactly that text (upstream MIDAS DetectorGeometry.c, restated in
+// upstream_facts.md §2.3):
+//
+//   Yc = -(Y - bc_y)·px_y,  Zc = (Z - bc_z)·px_z            (Y = column, Z = row, centres at integers)
+//   (X', Y', Z') = T·(0, Yc, Zc),  T = Rx(tx)·Ry(ty)·Rz(tz)
+//   (u, v) = Lsd/(Lsd + X')·(Y', Z')                          (point projected on the plane at Lsd)
+//   R = |(u, v)|,  η = atan2(-u, v) ∈ (-π, π]
+//   R_corr = R·D(R/RhoD, η) + parallax·sin(atan(R/Lsd))
+//   (y, z)_ideal = (-R_corr sin η, R_corr cos η) = g·(u, v),  g = R_corr/R,  2θ = atan(R_corr/Lsd)
+//
+// Per-point functions are MIDAS_HD (CUDA reuses them) and report failure through a bool; the
+// host-only make_ff_model validates a detector and throws midas::GeometryError. Batched OpenMP
+// versions over spans live in cpp/src/geometry_ff.cpp.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+
+#include "midas/core/hd.hpp"
+#include "midas/core/span.hpp"
+#include "midas/geometry/angles.hpp"
+
+namespace midas::geometry {
+
+/// Number of distortion coefficients p0..p14.
+inline constexpr int n_distortion_coefficients = 15;
+/// Number of terms of the distortion polynomial (1 + 9 terms, see distortion_poly).
+inline constexpr int n_distortion_terms = 9;
+
+/// Far-field detector in kernel units (µm, px, rad).
+///
+/// `p` holds p0..p14 exactly as in a MIDAS parameter file: the phases p3, p6, p8, p10, p12, p14
+/// are in DEGREES (the coefficients multiply powers of ρ = R/rho_d_um and are dimensionless).
+struct FFDetector {
+    double lsd_um = 0.0;       ///< sample-to-detector distance (> 0)
+    double bc_y_px = 0.0;      ///< beam centre, column coordinate
+    double bc_z_px = 0.0;      ///< beam centre, row coordinate
+    double px_y_um = 0.0;      ///< pixel pitch along Y (> 0)
+    double px_z_um = 0.0;      ///< pixel pitch along Z (> 0)
+    double tx_rad = 0.0;       ///< tilt about lab x (beam)
+    double ty_rad = 0.0;       ///< tilt about lab y
+    double tz_rad = 0.0;       ///< tilt about lab z
+    double p[n_distortion_coefficients] = {};  ///< p0..p14 (phases in degrees)
+    double rho_d_um = 0.0;     ///< distortion normalising radius RhoD (> 0)
+    double parallax_um = 0.0;  ///< sensor parallax: R_corr += parallax·sin 2θ_uncorrected
+};
+
+/// A validated detector with everything precomputed for the per-point functions (POD; copy it
+/// to the GPU as is). Build it with make_ff_model.
+struct FFModel {
+    double t[9];  ///< tilt matrix T = Rx(tx)·Ry(ty)·Rz(tz), row-major
+    double lsd_um;
+    double bc_y_px, bc_z_px;
+    double px_y_um, px_z_um;
+    double inv_rho_d;  ///< 1/RhoD (1/µm)
+    double parallax_um;
+    /// Distortion terms D = 1 + Σ_k coef[k]·ρ^power[k]·cos(fold[k]·η' + phase_rad[k]), η' = π/2 − η.
+    double coef[n_distortion_terms];
+    double phase_rad[n_distortion_terms];
+    int power[n_distortion_terms];
+    int fold[n_distortion_terms];
+};
+
+/// Check a detector and precompute its model. Throws midas::GeometryError naming the field and
+/// value when lsd_um, the pixel pitches or rho_d_um are not finite and > 0, or any other field is
+/// not finite.
+[[nodiscard]] FFModel make_ff_model(const FFDetector& det);
+
+/// Pixel position (fractional pixel coordinates, centres at integers).
+struct PixelPoint {
+    double y_px;
+    double z_px;
+};
+
+/// Ideal (corrected) coordinates of one point on the untilted plane at Lsd.
+struct IdealPoint {
+    double r_um;     ///< corrected radius R_corr
+    double eta_rad;  ///< azimuth η = atan2(-y, z) ∈ (-π, π]; 0 at the beam centre itself
+    double tth_rad;  ///< 2θ = atan(R_corr/Lsd)
+    double y_um;     ///< -R_corr sin η
+    double z_um;     ///< R_corr cos η
+};
+
+/// Distortion polynomial D(ρ, η) and its partial derivatives ∂D/∂ρ, ∂D/∂η (η in rad).
+MIDAS_HD inline double distortion_poly(const FFModel& m, double rho, double eta_rad, double& d_drho,
+                                       double& d_deta) {
+    const double eta_p = half_pi - eta_rad;
+    double rp[7];
+    rp[0] = 1.0;
+    for (int k = 1; k < 7; ++k) rp[k] = rp[k - 1] * rho;
+    double d = 1.0;
+    d_drho = 0.0;
+    d_deta = 0.0;
+    for (int k = 0; k < n_distortion_terms; ++k) {
+        const double a = m.coef[k];
+        if (a == 0.0) continue;
+        const int n = m.power[k];
+        const int f = m.fold[k];
+        double c = 1.0;
+        double s = 0.0;
+        if (f != 0) {
+            const double ang = f * eta_p + m.phase_rad[k];
+            c = std::cos(ang);
+            s = std::sin(ang);
+        }
+        d += a * rp[n] * c;
+        d_drho += a * n * rp[n - 1] * c;
+        d_deta += a * f * rp[n] * s;  // d/dη cos(f(π/2 − η) + φ) = f·sin(f(π/2 − η) + φ)
+    }
+    return d;
+}
+
+/// Radial factor g(R, η) = R_corr/R = D(R/RhoD, η) + parallax/√(Lsd² + R²), with ∂g/∂R, ∂g/∂η.
+MIDAS_HD inline double radial_factor(const FFModel& m, double r_um, double eta_rad, double& g_r,
+                                     double& g_eta) {
+    double d_drho = 0.0;
+    double d_deta = 0.0;
+    double g = distortion_poly(m, r_um * m.inv_rho_d, eta_rad, d_drho, d_deta);
+    g_r = d_drho * m.inv_rho_d;
+    g_eta = d_deta;
+    if (m.parallax_um != 0.0) {
+        const double q = m.lsd_um * m.lsd_um + r_um * r_um;
+        const double sq = std::sqrt(q);
+        g += m.parallax_um / sq;
+        g_r -= m.parallax_um * r_um / (q * sq);
+    }
+    return g;
+}
+
+/// Pixel -> (u, v): the tilted pixel projected from the sample onto the untilted plane at Lsd
+/// (lab y, z in µm, no distortion). False when the pixel lies behind the sample (Lsd + X' ≤ 0).
+MIDAS_HD inline bool pixel_to_plane(const FFModel& m, double y_px, double z_px, double& u_um, double& v_um) {
+    const double yc = -(y_px - m.bc_y_px) * m.px_y_um;
+    const double zc = (z_px - m.bc_z_px) * m.px_z_um;
+    const double xp = m.t[1] * yc + m.t[2] * zc;
+    const double yp = m.t[4] * yc + m.t[5] * zc;
+    const double zp = m.t[7] * yc + m.t[8] * zc;
+    const double w = m.lsd_um + xp;
+    if (!(w > 0.0)) return false;
+    const double s = m.lsd_um / w;
+    u_um = s * yp;
+    v_um = s * zp;
+    return true;
+}
+
+/// Pixel -> ideal coordinates (the full model of the file header). False (and `out` untouched)
+/// when the pixel lies behind the sample.
+MIDAS_HD inline bool pixel_to_ideal(const FFModel& m, double y_px, double z_px, IdealPoint& out) {
+    double u = 0.0;
+    double v = 0.0;
+    if (!pixel_to_plane(m, y_px, z_px, u, v)) return false;
+    const double r = std::sqrt(u * u + v * v);
+    const double eta = eta_from_yz(u, v);
+    double g_r = 0.0;
+    double g_eta = 0.0;
+    const double g = radial_factor(m, r, eta, g_r, g_eta);
+    const double rc = r * g;
+    out.r_um = rc;
+    out.eta_rad = eta;
+    out.tth_rad = std::atan(rc / m.lsd_um);
+    out.y_um = g * u;
+    out.z_um = g * v;
+    return true;
+}
+
+/// Ideal (y, z) of a pixel and the analytic Jacobian J = ∂(y, z)/∂(Y, Z) (µm/px, row-major
+/// [[∂y/∂Y, ∂y/∂Z], [∂z/∂Y, ∂z/∂Z]]). False when the pixel lies behind the sample.
+///
+/// Chain: (Y, Z) -> (Yc, Zc) -> (X', Y', Z') -> (u, v) -> (y, z) = g(R, η)·(u, v), with
+/// ∂u/∂q = s·∂Y'/∂q − u·∂X'/∂q/(Lsd + X'), ∂R/∂u = u/R, ∂η/∂u = −v/R², ∂η/∂v = u/R².
+MIDAS_HD inline bool ideal_yz_jacobian(const FFModel& m, double y_px, double z_px, double f[2], double jac[4]) {
+    const double yc = -(y_px - m.bc_y_px) * m.px_y_um;
+    const double zc = (z_px - m.bc_z_px) * m.px_z_um;
+    const double xp = m.t[1] * yc + m.t[2] * zc;
+    const double yp = m.t[4] * yc + m.t[5] * zc;
+    const double zp = m.t[7] * yc + m.t[8] * zc;
+    const double w = m.lsd_um + xp;
+    if (!(w > 0.0)) return false;
+    const double s = m.lsd_um / w;
+    const double u = s * yp;
+    const double v = s * zp;
+    // d(X', Y', Z')/dY = -px_y·T[:,1], d/dZ = px_z·T[:,2]
+    const double xq[2] = {-m.px_y_um * m.t[1], m.px_z_um * m.t[2]};
+    const double yq[2] = {-m.px_y_um * m.t[4], m.px_z_um * m.t[5]};
+    const double zq[2] = {-m.px_y_um * m.t[7], m.px_z_um * m.t[8]};
+    double du[2];
+    double dv[2];
+    for (int q = 0; q < 2; ++q) {
+        du[q] = s * yq[q] - u * xq[q] / w;
+        dv[q] = s * zq[q] - v * xq[q] / w;
+    }
+    const double r2 = u * u + v * v;
+    const double r = std::sqrt(r2);
+    const double eta = eta_from_yz(u, v);
+    double g_r = 0.0;
+    double g_eta = 0.0;
+    const double g = radial_factor(m, r, eta, g_r, g_eta);
+    double gu = 0.0;
+    double gv = 0.0;
+    if (r > 0.0) {
+        gu = g_r * u / r - g_eta * v / r2;
+        gv = g_r * v / r + g_eta * u / r2;
+    }
+    const double a00 = g + u * gu;  // ∂y/∂u
+    const double a01 = u * gv;      // ∂y/∂v
+    const double a10 = v * gu;      // ∂z/∂u
+    const double a11 = g + v * gv;  // ∂z/∂v
+    f[0] = g * u;
+    f[1] = g * v;
+    jac[0] = a00 * du[0] + a01 * dv[0];
+    jac[1] = a00 * du[1] + a01 * dv[1];
+    jac[2] = a10 * du[0] + a11 * dv[0];
+    jac[3] = a10 * du[1] + a11 * dv[1];
+    return true;
+}
+
+/// Newton settings of the inverse; the defaults give ≤ 1e-9 px on any realistic detector.
+struct InverseOptions {
+    int max_iterations = 50;
+    double step_tol_px = 1e-10;  ///< converged when the last accepted step is below this (both axes)
+};
+
+/// Ideal (y, z) µm -> pixel (Y, Z) by damped Newton with the analytic Jacobian, starting from the
+/// flat-detector guess Y = bc_y − y/px_y, Z = bc_z + z/px_z. False when no solution is found
+/// (singular Jacobian, the iterate leaves the half-space in front of the sample, or no
+/// convergence); outputs are untouched then.
+MIDAS_HD inline bool ideal_to_pixel(const FFModel& m, double y_um, double z_um, double& y_px, double& z_px,
+                                    const InverseOptions& opt = InverseOptions{}) {
+    double yy = m.bc_y_px - y_um / m.px_y_um;
+    double zz = m.bc_z_px + z_um / m.px_z_um;
+    double f[2];
+    double jac[4];
+    if (!ideal_yz_jacobian(m, yy, zz, f, jac)) return false;
+    double ry = y_um - f[0];
+    double rz = z_um - f[1];
+    double norm = std::fabs(ry) + std::fabs(rz);
+    const double floor_um = 1e-12 * (std::fabs(y_um) + std::fabs(z_um) + m.px_y_um);
+    for (int it = 0; it < opt.max_iterations; ++it) {
+        if (norm <= floor_um) {
+            y_px = yy;
+            z_px = zz;
+            return true;
+        }
+        const double det = jac[0] * jac[3] - jac[1] * jac[2];
+        if (!(std::fabs(det) > 0.0) || !std::isfinite(det)) return false;
+        const double sy = (jac[3] * ry - jac[1] * rz) / det;
+        const double sz = (-jac[2] * ry + jac[0] * rz) / det;
+        // Backtrack when a full step makes the residual worse (only at extreme distortions).
+        double lam = 1.0;
+        double ny = yy;
+        double nz = zz;
+        double nf[2];
+        double nj[4];
+        double nry = 0.0;
+        double nrz = 0.0;
+        double nnorm = 0.0;
+        bool ok = false;
+        for (int bt = 0; bt < 30; ++bt) {
+            ny = yy + lam * sy;
+            nz = zz + lam * sz;
+            if (ideal_yz_jacobian(m, ny, nz, nf, nj)) {
+                nry = y_um - nf[0];
+                nrz = z_um - nf[1];
+                nnorm = std::fabs(nry) + std::fabs(nrz);
+                if (nnorm <= norm || nnorm <= floor_um) {
+                    ok = true;
+                    break;
+                }
+            }
+            lam *= 0.5;
+        }
+        if (!ok) {
+            // No decrease along the Newton direction: accept only if we are at rounding level.
+            if (std::fabs(sy) < opt.step_tol_px && std::fabs(sz) < opt.step_tol_px) {
+                y_px = yy;
+                z_px = zz;
+                return true;
+            }
+            return false;
+        }
+        yy = ny;
+        zz = nz;
+        ry = nry;
+        rz = nrz;
+        norm = nnorm;
+        for (int k = 0; k < 4; ++k) jac[k] = nj[k];
+        if (std::fabs(lam * sy) < opt.step_tol_px && std::fabs(lam * sz) < opt.step_tol_px) {
+            y_px = yy;
+            z_px = zz;
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Host convenience: the inverse as std::optional (nullopt where no solution exists).
+[[nodiscard]] inline std::optional<PixelPoint> try_ideal_to_pixel(const FFModel& m, double y_um, double z_um) {
+    PixelPoint p{0.0, 0.0};
+    if (!ideal_to_pixel(m, y_um, z_um, p.y_px, p.z_px)) return std::nullopt;
+    return p;
+}
+
+/// Host convenience: pixel -> ideal as std::optional (nullopt for a pixel behind the sample).
+[[nodiscard]] inline std::optional<IdealPoint> try_pixel_to_ideal(const FFModel& m, double y_px, double z_px) {
+    IdealPoint p{};
+    if (!pixel_to_ideal(m, y_px, z_px, p)) return std::nullopt;
+    return p;
+}
+
+// ---- batched OpenMP kernels (cpp/src/geometry_ff.cpp) -------------------------------------------
+// All spans of one call have the same length N (midas::ParamError otherwise). Each element is
+// computed independently, so results do not depend on the thread count. Points without a
+// solution get NaN in every output.
+
+/// Pixel -> ideal for N points.
+void pixel_to_ideal(const FFDetector& det, span<const double> y_px, span<const double> z_px, span<double> r_um,
+                    span<double> eta_rad, span<double> tth_rad, span<double> y_um, span<double> z_um);
+
+/// (R_corr, η) of every pixel centre of an n_y × n_z detector; outputs are row-major (n_z, n_y):
+/// element [z·n_y + y] belongs to pixel (Y = y, Z = z).
+void pixel_grid_to_ideal(const FFDetector& det, std::int64_t n_y, std::int64_t n_z, span<double> r_um,
+                         span<double> eta_rad);
+
+/// Ideal (y, z) -> pixel for N points; returns how many had no solution (NaN there).
+std::int64_t ideal_to_pixel(const FFDetector& det, span<const double> y_um, span<const double> z_um,
+                            span<double> y_px, span<double> z_px);
+
+/// Analytic Jacobian ∂(y, z)/∂(Y, Z) at N pixels; `jac` has 4·N entries (row-major 2×2 each).
+void ideal_jacobian(const FFDetector& det, span<const double> y_px, span<const double> z_px, span<double> jac);
+
+}  // namespace midas::geometry
