@@ -63,7 +63,7 @@ py::dict index_seeds(const SpotIndex& spots, const carray<double>& g_crystal, co
                      const carray<std::int32_t>& rep_ring, const carray<double>& rep_g_unit,
                      const carray<double>& rep_max_angle_deg, const carray<double>& sym_quat,
                      const carray<std::int32_t>& seeds, double wavelength_A, double lsd_um, double rsample_um,
-                     double hbeam_um, double step_pos_um, double step_orient_deg, double margin_eta_um,
+                     double hbeam_um, double position_slack_um, double step_pos_um, double step_orient_deg, double margin_eta_um,
                      double margin_ome_deg, double margin_radial_um, double margin_radius_um, double completeness,
                      double min_eta_deg, bool use_friedel, bool friedel_fallback, int max_solutions,
                      double distinct_deg, const carray<double>& omega_windows_deg, const carray<double>& boxes_um) {
@@ -84,6 +84,7 @@ py::dict index_seeds(const SpotIndex& spots, const carray<double>& g_crystal, co
     cfg.lsd_um = lsd_um;
     cfg.rsample_um = rsample_um;
     cfg.hbeam_um = hbeam_um;
+    cfg.position_slack_um = position_slack_um;
     cfg.step_pos_um = step_pos_um;
     cfg.step_orient_deg = step_orient_deg;
     cfg.margin_eta_um = margin_eta_um;
@@ -128,11 +129,13 @@ py::dict index_seeds(const SpotIndex& spots, const carray<double>& g_crystal, co
             ++k;
         }
     std::vector<std::int32_t> st_normals(stats.size()), st_friedel(stats.size());
-    std::vector<std::int64_t> st_cand(stats.size());
+    std::vector<std::int64_t> st_cand(stats.size()), st_spots(stats.size()), st_tests(stats.size());
     for (std::size_t i = 0; i < stats.size(); ++i) {
         st_normals[i] = stats[i].n_normals;
         st_friedel[i] = stats[i].n_friedel;
         st_cand[i] = stats[i].n_candidates;
+        st_spots[i] = stats[i].n_spots;
+        st_tests[i] = stats[i].n_tests;
     }
     const auto ns = static_cast<py::ssize_t>(n_sol);
     const auto nseed = static_cast<py::ssize_t>(stats.size());
@@ -149,6 +152,8 @@ py::dict index_seeds(const SpotIndex& spots, const carray<double>& g_crystal, co
     out["n_normals"] = to_numpy(std::move(st_normals), {nseed});
     out["n_friedel"] = to_numpy(std::move(st_friedel), {nseed});
     out["n_candidates"] = to_numpy(std::move(st_cand), {nseed});
+    out["n_spots"] = to_numpy(std::move(st_spots), {nseed});
+    out["n_tests"] = to_numpy(std::move(st_tests), {nseed});
     return out;
 }
 
@@ -303,7 +308,7 @@ void bind_ff_index(py::module_& m) {
           py::arg("ring_nr"), py::arg("ring_radius_um"), py::arg("ring_counts"), py::arg("rep_ring"),
           py::arg("rep_g_unit"), py::arg("rep_max_angle_deg"), py::arg("sym_quat"), py::arg("seeds"),
           py::arg("wavelength_A"), py::arg("lsd_um"), py::arg("rsample_um"), py::arg("hbeam_um"),
-          py::arg("step_pos_um"), py::arg("step_orient_deg"), py::arg("margin_eta_um"), py::arg("margin_ome_deg"),
+          py::arg("position_slack_um"), py::arg("step_pos_um"), py::arg("step_orient_deg"), py::arg("margin_eta_um"), py::arg("margin_ome_deg"),
           py::arg("margin_radial_um"), py::arg("margin_radius_um"), py::arg("completeness"), py::arg("min_eta_deg"),
           py::arg("use_friedel"), py::arg("friedel_fallback"), py::arg("max_solutions"), py::arg("distinct_deg"),
           py::arg("omega_windows_deg"), py::arg("boxes_um"));

@@ -21,6 +21,7 @@ using crystallography::Quat;
 
 struct RowData {
     double sin_theta;  // λ|g_c|/2
+    double v;          // |g_c|·sin θ (rotation-invariant)
     double radius_um;  // Lsd·tan 2θ
     int ring;
 };
@@ -82,9 +83,30 @@ class Indexer {
             const double len = std::sqrt(gc[0] * gc[0] + gc[1] * gc[1] + gc[2] * gc[2]);
             const double st = 0.5 * cfg.wavelength_A * len;
             rows_[h].sin_theta = st;
+            rows_[h].v = len * st;
             rows_[h].radius_um = st < 1.0 ? cfg.lsd_um * std::tan(2.0 * std::asin(st)) : 0.0;
             rows_[h].ring = hkls.ring_nr[h];
         }
+        // evaluate rows of the rings with the fewest expected chance matches first (observed spots
+        // on the ring × η tolerance), so that wrong candidates are rejected early
+        std::vector<double> ring_rate(hkls.ring_radius_um.size(), 0.0);
+        for (std::size_t i = 0; i < obs.size(); ++i) {
+            const int r = obs.ring_nr[i];
+            if (r > 0 && static_cast<std::size_t>(r) < ring_rate.size()) ring_rate[static_cast<std::size_t>(r)] += 1.0;
+        }
+        for (std::size_t r = 0; r < ring_rate.size(); ++r) {
+            const double rr = hkls.ring_radius_um[r];
+            ring_rate[r] *= rr > 0.0 ? std::atan(cfg.margin_eta_um / rr) + 0.5 * cfg.step_orient_deg * kDeg : 0.0;
+        }
+        row_order_.resize(n_rows);
+        for (std::size_t h = 0; h < n_rows; ++h) row_order_[h] = h;
+        std::stable_sort(row_order_.begin(), row_order_.end(), [&](std::size_t a, std::size_t b) {
+            const auto ra = static_cast<std::size_t>(std::max(0, rows_[a].ring));
+            const auto rb = static_cast<std::size_t>(std::max(0, rows_[b].ring));
+            const double xa = ra < ring_rate.size() ? ring_rate[ra] : 0.0;
+            const double xb = rb < ring_rate.size() ? ring_rate[rb] : 0.0;
+            return xa < xb;
+        });
         for (std::size_t k = 0; k < hkls.sym_quat.size() / 4; ++k)
             sym_.push_back(Quat{hkls.sym_quat[4 * k], hkls.sym_quat[4 * k + 1], hkls.sym_quat[4 * k + 2],
                                 hkls.sym_quat[4 * k + 3]});
@@ -126,13 +148,15 @@ class Indexer {
     void plane_normals(std::int32_t seed, std::vector<std::pair<double, double>>* normals, int* n_friedel) const;
     bool make_line(std::int32_t seed, double y0, double z0, Line* line) const;
     bool evaluate(const double* par, const double* perp, const double* cross, double cphi, double sphi,
-                  const Line& line, double seed_radius, double target_frac, Workspace& ws, Candidate* out) const;
+                  const Line& line, double seed_radius, double target_frac, Workspace& ws, Candidate* out,
+                  SeedStats* stats) const;
 
     const ObsSpotsView& obs_;
     const SpotGrid& grid_;
     const IndexHkls& hkls_;
     const IndexConfig& cfg_;
     std::vector<RowData> rows_;
+    std::vector<std::size_t> row_order_;
     std::vector<Quat> sym_;
     std::vector<double> eta_tol_deg_;
     std::size_t n_windows_ = 0;
@@ -205,7 +229,7 @@ bool Indexer::make_line(std::int32_t seed, double y0, double z0, Line* line) con
     line->d[1] = -d_lab[0] * sn + d_lab[1] * c;
     line->d[2] = d_lab[2];
     double lo = -1e300, hi = 1e300;
-    const double hz = 0.5 * cfg_.hbeam_um;
+    const double hz = 0.5 * cfg_.hbeam_um + cfg_.position_slack_um;
     if (std::fabs(line->d[2]) > 1e-15) {
         double a = (-hz - line->p0[2]) / line->d[2], b = (hz - line->p0[2]) / line->d[2];
         if (a > b) std::swap(a, b);
@@ -214,7 +238,7 @@ bool Indexer::make_line(std::int32_t seed, double y0, double z0, Line* line) con
     } else if (std::fabs(line->p0[2]) > hz) {
         return false;
     }
-    const double rs = cfg_.rsample_um + 20.0;
+    const double rs = cfg_.rsample_um + cfg_.position_slack_um;
     const double qa = line->d[0] * line->d[0] + line->d[1] * line->d[1];
     const double qb = 2.0 * (line->p0[0] * line->d[0] + line->p0[1] * line->d[1]);
     const double qc = line->p0[0] * line->p0[0] + line->p0[1] * line->p0[1] - rs * rs;
@@ -236,29 +260,31 @@ bool Indexer::make_line(std::int32_t seed, double y0, double z0, Line* line) con
 // One orientation candidate: G_h = par_h + cos φ·perp_h + sin φ·cross_h.
 bool Indexer::evaluate(const double* par, const double* perp, const double* cross, double cphi, double sphi,
                        const Line& line, double seed_radius, double target_frac, Workspace& ws,
-                       Candidate* out) const {
+                       Candidate* out, SeedStats* stats) const {
     const double lsd = cfg_.lsd_um;
     const std::size_t n_rows = rows_.size();
     ws.pred.clear();
     ws.iv.clear();
     int n_exp = 0, matched_upper = 0;
-    for (std::size_t h = 0; h < n_rows; ++h) {
+    for (std::size_t step = 0; step < n_rows; ++step) {
+        const std::size_t h = row_order_[step];
         const RowData& row = rows_[h];
         if (row.radius_um <= 0.0) continue;
         double g[3];
         for (int k = 0; k < 3; ++k) g[k] = par[3 * h + k] + cphi * perp[3 * h + k] + sphi * cross[3 * h + k];
-        const OmegaSolutions sol = bragg_omegas(g[0], g[1], g[2], row.sin_theta);
-        for (int k = 0; k < sol.n; ++k) {
-            const double w = sol.omega_rad[k];
-            const double c = std::cos(w), s = std::sin(w);
+        double cs[2][2];
+        const int n_sol = bragg_cos_sin(g[0], g[1], row.v, cs);
+        for (int k = 0; k < n_sol; ++k) {
+            const double c = cs[k][0], s = cs[k][1];
             const double gly = g[0] * s + g[1] * c, glz = g[2];
             const double rho = std::sqrt(gly * gly + glz * glz);
             if (!(rho > 0.0)) continue;
             const double sin_eta = std::fabs(gly) / rho;
             if (sin_eta < sin_min_eta_) continue;
             const double y0 = row.radius_um * gly / rho, z0 = row.radius_um * glz / rho;
-            const double omega_deg = w / kDeg;
+            const double omega_deg = std::atan2(s, c) / kDeg;
             if (!in_windows(omega_deg, y0, z0)) continue;
+            ++stats->n_spots;
             const bool counts = ring_counts(row.ring);
             if (counts) ++n_exp;
             // path of the displaced spot: P_lab(μ) = Rz(ω)(p0 + μ d), parallel displacement
@@ -278,20 +304,23 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
             p.counts = counts;
             const auto pid = static_cast<std::int32_t>(ws.pred.size());
             ws.pred.push_back(p);
-            // η range of the path
-            const double ya = p.a[0] + line.mu_lo * p.b[0], za = p.a[1] + line.mu_lo * p.b[1];
-            const double yb = p.a[0] + line.mu_hi * p.b[0], zb = p.a[1] + line.mu_hi * p.b[1];
-            double ea = eta_rad(ya, za) / kDeg, eb = eta_rad(yb, zb) / kDeg;
-            if (eb - ea > 180.0) eb -= 360.0;
-            if (ea - eb > 180.0) eb += 360.0;
+            // η range of the path: its midpoint's η ± half its length seen from the ring
+            const double mu_mid = 0.5 * (line.mu_lo + line.mu_hi);
+            const double ym = p.a[0] + mu_mid * p.b[0], zm = p.a[1] + mu_mid * p.b[1];
+            const double half_len = 0.5 * (line.mu_hi - line.mu_lo) * std::sqrt(p.b[0] * p.b[0] + p.b[1] * p.b[1]);
+            const double rm = std::sqrt(ym * ym + zm * zm);
+            const double e_mid = eta_rad(ym, zm) / kDeg;
+            const double x = half_len / rm;  // asin(x) ≤ x·(1 + x²/5) for x ≤ 0.5
+            const double e_half = x < 0.5 ? x * (1.0 + 0.2 * x * x) / kDeg : 180.0;
             const double etol = eta_tol_deg_[static_cast<std::size_t>(row.ring)];
             const double arc_tan = std::tan(etol * kDeg);
-            const double e_lo = std::min(ea, eb) - etol, e_hi = std::max(ea, eb) + etol;
+            const double e_lo = e_mid - e_half - etol, e_hi = e_mid + e_half + etol;
             const std::size_t before = ws.iv.size();
             const bool check_radius = counts && cfg_.margin_radius_um > 0.0;
             grid_.query(row.ring, e_lo, e_hi, omega_deg - p.ome_tol_deg, omega_deg + p.ome_tol_deg,
                         [&](std::int32_t j) {
                             const auto u = static_cast<std::size_t>(j);
+                            ++stats->n_tests;
                             if (std::fabs(wrap_deg(obs_.omega_deg[u] - omega_deg)) >= p.ome_tol_deg) return;
                             if (check_radius &&
                                 std::fabs(obs_.grain_radius_um[u] - seed_radius) >= cfg_.margin_radius_um)
@@ -319,7 +348,7 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
             if (counts && ws.iv.size() > before) ++matched_upper;
         }
         // give up when even matching every later spot cannot reach the target fraction
-        const double remaining = 2.0 * static_cast<double>(n_rows - h - 1);
+        const double remaining = 2.0 * static_cast<double>(n_rows - step - 1);
         if ((1.0 - target_frac) * remaining < target_frac * n_exp - matched_upper - 1e-9) return false;
     }
     if (n_exp == 0 || matched_upper < target_frac * n_exp - 1e-9) return false;
@@ -494,7 +523,7 @@ std::vector<IndexSolution> Indexer::run_seed(std::int32_t seed, Workspace& ws, S
                 }
                 ++stats->n_candidates;
                 if (!evaluate(ws.par.data(), ws.perp.data(), ws.cross.data(), std::cos(phi), std::sin(phi), line,
-                              obs_.grain_radius_um[s], target, ws, &cand))
+                              obs_.grain_radius_um[s], target, ws, &cand, stats))
                     continue;
                 // accepted: build the solution
                 IndexSolution sol;

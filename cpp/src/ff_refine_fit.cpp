@@ -86,6 +86,7 @@ class Refiner {
     bool residuals(const State& st, const std::vector<Pair>& pairs, double s_yz, double s_ome, bool want_jac,
                    std::vector<double>* r, std::vector<double>* jac) const;
     [[nodiscard]] bool feasible(const State& st) const;
+    void project_position(State* st) const;
     int fit(State* st, const std::vector<Pair>& pairs, double s_yz, double s_ome) const;
     void scales(const State& st, const std::vector<Pair>& pairs, double* s_yz, double* s_ome) const;
 
@@ -232,6 +233,20 @@ bool Refiner::residuals(const State& st, const std::vector<Pair>& pairs, double 
     return true;
 }
 
+// Projection of the position onto its bounds (in-plane radius ≤ Rsample + 20 µm, |z| ≤ Hbeam/2):
+// a step that would leave them is cut back onto them instead of refused, so a grain whose best
+// position lies at a bound still converges in the other parameters.
+void Refiner::project_position(State* st) const {
+    const double rs = cfg_.rsample_um + 20.0;
+    const double rxy = std::sqrt(st->pos[0] * st->pos[0] + st->pos[1] * st->pos[1]);
+    if (rxy > rs) {
+        st->pos[0] *= rs / rxy;
+        st->pos[1] *= rs / rxy;
+    }
+    const double hz = 0.5 * cfg_.hbeam_um;
+    st->pos[2] = std::max(-hz, std::min(hz, st->pos[2]));
+}
+
 bool Refiner::feasible(const State& st) const {
     const double rs = cfg_.rsample_um + 20.0;
     if (st.pos[0] * st.pos[0] + st.pos[1] * st.pos[1] > rs * rs) return false;
@@ -328,7 +343,8 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
                 mu *= 10.0;
                 continue;
             }
-            const State trial = apply_step(*st, dx);
+            State trial = apply_step(*st, dx);
+            project_position(&trial);
             if (!feasible(trial) || !residuals(trial, pairs, s_yz, s_ome, false, &r_new, &dummy)) {
                 mu *= 10.0;
                 continue;
@@ -388,14 +404,7 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
     std::copy(u0, u0 + 9, st.u);
     std::copy(p0, p0 + 3, st.pos);
     std::copy(b0, b0 + 9, st.b);
-    // start inside the bounds
-    const double rs = cfg_.rsample_um + 20.0;
-    const double rxy = std::sqrt(st.pos[0] * st.pos[0] + st.pos[1] * st.pos[1]);
-    if (rxy > rs) {
-        st.pos[0] *= rs / rxy;
-        st.pos[1] *= rs / rxy;
-    }
-    st.pos[2] = std::max(-0.5 * cfg_.hbeam_um, std::min(0.5 * cfg_.hbeam_um, st.pos[2]));
+    project_position(&st);  // start inside the bounds
     std::vector<PredSpot> pred;
     std::vector<Pair> pairs, previous;
     Tolerance tol{true, 0.0, 0.0};

@@ -82,7 +82,10 @@ class IndexConfig:
     wavelength_A, lsd_um : float
         [Wavelength], [Lsd / Distance].
     rsample_um, hbeam_um : float
-        Sample extent: in-plane radius ≤ Rsample (+20 µm as upstream), |z| ≤ Hbeam/2.
+        Sample extent: in-plane radius ≤ Rsample, |z| ≤ Hbeam/2.
+    position_slack_um : float
+        Added to both limits when searching along the seed ray, whose position is only as
+        accurate as the seed spot (upstream adds 20 µm to Rsample only). Default 100 µm.
     step_pos_um : float
         [StepSizePos] arc spacing of the fallback search (µm).
     step_orient_deg : float
@@ -126,7 +129,8 @@ class IndexConfig:
     min_eta_deg: float = 0.0
     use_friedel: bool = True
     friedel_fallback: bool = True
-    max_solutions: int = 2
+    position_slack_um: float = 100.0
+    max_solutions: int = 1
     distinct_deg: float = 1.0
     omega_ranges_deg: tuple[tuple[float, float], ...] = ()
     box_sizes_um: tuple[tuple[float, float, float, float], ...] = ()
@@ -142,7 +146,7 @@ class IndexConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ParamError(f"IndexConfig.{name} = {v}, expected a finite value > 0")
-        for name in ("rsample_um", "hbeam_um"):
+        for name in ("rsample_um", "hbeam_um", "position_slack_um"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ParamError(f"IndexConfig.{name} = {v}, expected a finite value >= 0")
@@ -481,7 +485,8 @@ def index_seeds(spot_index: SpotIndex, rings: RingSet, config: IndexConfig, seed
             ring_radius_um=rings.ring_radius_um, ring_counts=rings.ring_counts, rep_ring=rings.rep_ring,
             rep_g_unit=rings.rep_g_unit, rep_max_angle_deg=rings.rep_max_angle_deg, sym_quat=rings.sym_quat,
             seeds=seeds.astype(np.int32), wavelength_A=config.wavelength_A, lsd_um=config.lsd_um,
-            rsample_um=config.rsample_um, hbeam_um=config.hbeam_um, step_pos_um=config.step_pos_um,
+            rsample_um=config.rsample_um, hbeam_um=config.hbeam_um,
+            position_slack_um=config.position_slack_um, step_pos_um=config.step_pos_um,
             step_orient_deg=config.step_orient_deg, margin_eta_um=config.margin_eta_um,
             margin_ome_deg=config.margin_ome_deg, margin_radial_um=config.margin_radial_um,
             margin_radius_um=config.margin_radius_um, completeness=config.completeness,

@@ -15,8 +15,8 @@
 //    unit g_crystal onto ĝ, then rotations about ĝ by k·StepSizeOrient below the representative's
 //    symmetry angle (360°/order of its stabiliser).
 // 3. Positions: the grain sits on the seed's diffracted ray P(μ) = Rz(−ω_s)·[(0, y_s − y0,
-//    z_s − z0) + μ·unit(Lsd, y0, z0)], inside the sample (in-plane radius ≤ Rsample + 20 µm,
-//    |z| ≤ Hbeam/2). Every predicted spot then moves linearly with μ on the detector, so instead
+//    z_s − z0) + μ·unit(Lsd, y0, z0)], inside the sample (in-plane radius ≤ Rsample + slack,
+//    |z| ≤ Hbeam/2 + slack). Every predicted spot then moves linearly with μ on the detector, so instead
 //    of upstream's steps of StepSizePos the best μ is found exactly: each (predicted, observed)
 //    pair that passes the ring, ω (MarginOme + ½StepSizeOrient/|sin η|) and grain-radius
 //    (MarginRadius) tests is a μ interval where its radial offset < MarginRadial and its arc
@@ -58,6 +58,8 @@ struct IndexConfig {
     double lsd_um = 0.0;
     double rsample_um = 0.0;          ///< [Rsample] in-plane radius of the sample
     double hbeam_um = 0.0;            ///< [Hbeam] vertical extent (|z| ≤ Hbeam/2)
+    double position_slack_um = 20.0;  ///< added to Rsample and Hbeam/2 (the seed ray is only as
+                                      ///< accurate as the seed spot; upstream adds 20 µm to Rsample)
     double step_pos_um = 0.0;         ///< [StepSizePos] arc spacing of the no-Friedel fallback
     double step_orient_deg = 0.0;     ///< [StepSizeOrient]
     double margin_eta_um = 0.0;       ///< [MarginEta] arc length
@@ -89,6 +91,8 @@ struct SeedStats {
     std::int32_t n_normals = 0;       ///< plane-normal candidates tried
     std::int32_t n_friedel = 0;       ///< of them from Friedel pairs
     std::int64_t n_candidates = 0;    ///< (normal, orientation) candidates evaluated
+    std::int64_t n_spots = 0;         ///< predicted spots computed over all candidates
+    std::int64_t n_tests = 0;         ///< (predicted, observed) pairs tested
 };
 
 /// Index every seed (indices into the observed spots). Returns per seed its solutions (best

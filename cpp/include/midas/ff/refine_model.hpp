@@ -141,6 +141,23 @@ MIDAS_HD inline bool closest_bragg_omega(const double g[3], double wavelength_A,
     return true;
 }
 
+/// The two Bragg solutions of G as (cos ω, sin ω) pairs, without trigonometric calls: with
+/// ρ² = Gx² + Gy², v = |G| sin θ and t = ±√(ρ² − v²), (cos ω, sin ω) = (−Gx·v + Gy·t, Gy·v + Gx·t)/ρ²
+/// solves −Gx cos ω + Gy sin ω = v (the condition of bragg_omegas, forward/ff_spots.hpp).
+/// Returns the number of solutions (0 or 2); the order is not upstream's.
+MIDAS_HD inline int bragg_cos_sin(double gx, double gy, double v, double cs[2][2]) {
+    const double rho2 = gx * gx + gy * gy;
+    const double disc = rho2 - v * v;
+    if (!(rho2 > 0.0) || disc < 0.0) return 0;
+    const double t = std::sqrt(disc);
+    for (int k = 0; k < 2; ++k) {
+        const double tk = k == 0 ? t : -t;
+        cs[k][0] = (-gx * v + gy * tk) / rho2;
+        cs[k][1] = (gy * v + gx * tk) / rho2;
+    }
+    return 2;
+}
+
 /// y = M·x for a row-major 3×3 matrix.
 MIDAS_HD inline void mat3_vec(const double* m, const double* x, double* y) {
     for (int i = 0; i < 3; ++i) y[i] = m[3 * i] * x[0] + m[3 * i + 1] * x[1] + m[3 * i + 2] * x[2];
