@@ -130,26 +130,26 @@ py::tuple nf_displace_points(const carray<double>& x_um, const carray<double>& y
     return py::make_tuple(yo, zo);
 }
 
-Array frame_to_omega(const carray<double>& frame, double start_deg, double step_deg, double offset) {
-    check_shape(frame, "frame", {-1});
-    Array out = new_like(frame.shape(0));
+/// One float64 array in, one out, through a batched kernel `fn(in_span, out_span)`.
+template <class Kernel>
+Array map_array(const carray<double>& in, const char* name, Kernel fn) {
+    check_shape(in, name, {-1});
+    Array out = new_like(in.shape(0));
     auto os = mspan(out);
     {
         py::gil_scoped_release release;
-        geo::frame_to_omega_deg(cspan(frame), start_deg, step_deg, offset, os);
+        fn(cspan(in), os);
     }
     return out;
 }
 
+Array frame_to_omega(const carray<double>& frame, double start_deg, double step_deg, double offset) {
+    return map_array(frame, "frame", [&](auto i, auto o) { geo::frame_to_omega_deg(i, start_deg, step_deg, offset, o); });
+}
+
 Array omega_to_frame_coord(const carray<double>& omega_deg, double start_deg, double step_deg, double offset) {
-    check_shape(omega_deg, "omega_deg", {-1});
-    Array out = new_like(omega_deg.shape(0));
-    auto os = mspan(out);
-    {
-        py::gil_scoped_release release;
-        geo::omega_to_frame_coord(cspan(omega_deg), start_deg, step_deg, offset, os);
-    }
-    return out;
+    return map_array(omega_deg, "omega_deg",
+                     [&](auto i, auto o) { geo::omega_to_frame_coord(i, start_deg, step_deg, offset, o); });
 }
 
 carray<std::int64_t> omega_to_frame_index(const carray<double>& omega_deg, double start_deg, double step_deg) {
@@ -164,14 +164,7 @@ carray<std::int64_t> omega_to_frame_index(const carray<double>& omega_deg, doubl
 }
 
 Array wrap_angles(const carray<double>& a_deg) {
-    check_shape(a_deg, "a_deg", {-1});
-    Array out = new_like(a_deg.shape(0));
-    auto os = mspan(out);
-    {
-        py::gil_scoped_release release;
-        geo::wrap_deg(cspan(a_deg), os);
-    }
-    return out;
+    return map_array(a_deg, "a_deg", [](auto i, auto o) { geo::wrap_deg(i, o); });
 }
 
 Array timing_correct(const carray<double>& omega_deg, const carray<double>& z_px, double n_z, double step_deg,

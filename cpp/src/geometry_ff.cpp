@@ -4,7 +4,9 @@
 #include <string>
 
 #include "midas/core/error.hpp"
+#include "midas/geometry/checks.hpp"
 #include "midas/geometry/ff_detector.hpp"
+#include "midas/geometry/rotation.hpp"
 
 namespace midas::geometry {
 
@@ -24,12 +26,6 @@ void require_finite(double v, const std::string& name) {
         throw GeometryError("FF detector: " + name + " = " + std::to_string(v) + ", expected a finite value");
 }
 
-void require_same_size(std::size_t n, std::size_t got, const char* fn, const char* what) {
-    if (got != n)
-        throw ParamError(std::string(fn) + ": " + what + " has " + std::to_string(got) + " values, expected " +
-                         std::to_string(n));
-}
-
 }  // namespace
 
 FFModel make_ff_model(const FFDetector& det) {
@@ -47,25 +43,11 @@ FFModel make_ff_model(const FFDetector& det) {
 
     FFModel m{};
     // T = Rx(tx)·Ry(ty)·Rz(tz)
-    const double cx = std::cos(det.tx_rad), sx = std::sin(det.tx_rad);
-    const double cy = std::cos(det.ty_rad), sy = std::sin(det.ty_rad);
-    const double cz = std::cos(det.tz_rad), sz = std::sin(det.tz_rad);
-    const double rx[9] = {1, 0, 0, 0, cx, -sx, 0, sx, cx};
-    const double ry[9] = {cy, 0, sy, 0, 1, 0, -sy, 0, cy};
-    const double rz[9] = {cz, -sz, 0, sz, cz, 0, 0, 0, 1};
-    double ryz[9];
-    for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) {
-            double acc = 0.0;
-            for (int k = 0; k < 3; ++k) acc += ry[3 * i + k] * rz[3 * k + j];
-            ryz[3 * i + j] = acc;
-        }
-    for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) {
-            double acc = 0.0;
-            for (int k = 0; k < 3; ++k) acc += rx[3 * i + k] * ryz[3 * k + j];
-            m.t[3 * i + j] = acc;
-        }
+    double rx[9], ry[9], rz[9];
+    rot_x(det.tx_rad, rx);
+    rot_y(det.ty_rad, ry);
+    rot_z(det.tz_rad, rz);
+    mat3_product(rx, ry, rz, m.t);
     m.lsd_um = det.lsd_um;
     m.bc_y_px = det.bc_y_px;
     m.bc_z_px = det.bc_z_px;
@@ -92,7 +74,9 @@ FFModel make_ff_model(const FFDetector& det) {
         m.coef[k] = det.p[terms[k].coef];
         m.power[k] = terms[k].power;
         m.fold[k] = terms[k].fold;
-        m.phase_rad[k] = terms[k].phase >= 0 ? det.p[terms[k].phase] * deg_to_rad : 0.0;
+        const double phase_rad = terms[k].phase >= 0 ? det.p[terms[k].phase] * deg_to_rad : 0.0;
+        m.cos_phase[k] = std::cos(phase_rad);
+        m.sin_phase[k] = std::sin(phase_rad);
     }
     return m;
 }
@@ -135,19 +119,10 @@ void pixel_grid_to_ideal(const FFDetector& det, std::int64_t n_y, std::int64_t n
     for (std::int64_t z = 0; z < n_z; ++z) {
         for (std::int64_t y = 0; y < n_y; ++y) {
             const auto k = static_cast<std::size_t>(z * n_y + y);
-            double u = 0.0;
-            double v = 0.0;
-            if (!pixel_to_plane(m, static_cast<double>(y), static_cast<double>(z), u, v)) {
-                r_um[k] = nan;
-                eta_rad[k] = nan;
-                continue;
-            }
-            const double r = std::sqrt(u * u + v * v);
-            const double eta = eta_from_yz(u, v);
-            double g_r = 0.0;
-            double g_eta = 0.0;
-            r_um[k] = r * radial_factor(m, r, eta, g_r, g_eta);
-            eta_rad[k] = eta;
+            CorrectedPolar cp{nan, nan, nan, nan, nan};
+            pixel_to_corrected_polar(m, static_cast<double>(y), static_cast<double>(z), cp);
+            r_um[k] = cp.r_um;
+            eta_rad[k] = cp.eta_rad;
         }
     }
 }

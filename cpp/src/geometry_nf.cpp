@@ -4,19 +4,15 @@
 #include <string>
 
 #include "midas/core/error.hpp"
+#include "midas/geometry/checks.hpp"
 #include "midas/geometry/nf_projection.hpp"
+#include "midas/geometry/rotation.hpp"
 
 namespace midas::geometry {
 
 namespace {
 
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-
-void require_same_size(std::size_t n, std::size_t got, const char* fn, const char* what) {
-    if (got != n)
-        throw ParamError(std::string(fn) + ": " + what + " has " + std::to_string(got) + " values, expected " +
-                         std::to_string(n));
-}
 
 }  // namespace
 
@@ -40,25 +36,12 @@ NFProjector make_nf_projector(double lsd_um, double bc_y_px, double bc_z_px, dou
     finite(ty_rad, "ty_rad");
     finite(tz_rad, "tz_rad");
     NFProjector p{};
-    const double cx = std::cos(tx_rad), sx = std::sin(tx_rad);
-    const double cy = std::cos(ty_rad), sy = std::sin(ty_rad);
-    const double cz = std::cos(tz_rad), sz = std::sin(tz_rad);
-    const double rx[9] = {1, 0, 0, 0, cx, -sx, 0, sx, cx};
-    const double ry[9] = {cy, 0, sy, 0, 1, 0, -sy, 0, cy};
-    const double rz[9] = {cz, -sz, 0, sz, cz, 0, 0, 0, 1};
-    double zy[9];
-    for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) {
-            double acc = 0.0;
-            for (int k = 0; k < 3; ++k) acc += rz[3 * i + k] * ry[3 * k + j];
-            zy[3 * i + j] = acc;
-        }
-    for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) {
-            double acc = 0.0;
-            for (int k = 0; k < 3; ++k) acc += zy[3 * i + k] * rx[3 * k + j];
-            p.t[3 * i + j] = acc;
-        }
+    // T_NF = Rz(tz)·Ry(ty)·Rx(tx)
+    double rx[9], ry[9], rz[9];
+    rot_x(tx_rad, rx);
+    rot_y(ty_rad, ry);
+    rot_z(tz_rad, rz);
+    mat3_product(rz, ry, rx, p.t);
     for (int i = 0; i < 3; ++i) p.p0[i] = -lsd_um * p.t[3 * i];
     p.lsd_um = lsd_um;
     p.bc_y_px = bc_y_px;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "midas/core/error.hpp"
+#include "midas/geometry/checks.hpp"
 #include "midas/geometry/omega.hpp"
 
 namespace midas::geometry {
@@ -11,12 +12,6 @@ namespace midas::geometry {
 namespace {
 
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-
-void require_same_size(std::size_t n, std::size_t got, const char* fn, const char* what) {
-    if (got != n)
-        throw ParamError(std::string(fn) + ": " + what + " has " + std::to_string(got) + " values, expected " +
-                         std::to_string(n));
-}
 
 void require_step(double step_deg, const char* fn) {
     if (!(std::isfinite(step_deg) && step_deg != 0.0))

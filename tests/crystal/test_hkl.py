@@ -8,9 +8,14 @@ import math
 import gemmi
 import numpy as np
 import pytest
-
 from conftest import shared_path
-from midas.crystal import HklTable, Lattice, d_spacing_cut_A, hkl_table, hkl_table_from_params
+from midas.crystal import (
+    HklTable,
+    Lattice,
+    d_spacing_cut_A,
+    hkl_table,
+    hkl_table_from_params,
+)
 from midas.crystal._generation import generation_order
 from midas.crystal.symmetry import _reference_lattice
 from midas.errors import GeometryError, ParamError

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
 from midas.crystal import Lattice, hkl_table
 from midas.errors import FormatError

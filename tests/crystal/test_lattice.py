@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gemmi
 import numpy as np
 import pytest
-
 from midas._reference import crystal as ref
 from midas.crystal import Lattice
 from midas.errors import GeometryError, ParamError
@@ -104,6 +105,6 @@ def test_invalid_cells_raise(cell, match):
 
 def test_lattice_is_frozen_and_round_trips_dict():
     lat = Lattice(3, 4, 5, 90, 95, 90)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         lat.a_A = 2.0  # type: ignore[misc]
     assert Lattice.from_dict(lat.to_dict()) == lat

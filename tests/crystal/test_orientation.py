@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.spatial.transform import Rotation
-
 from midas.crystal import orientation as o
 from midas.errors import ParamError
+from scipy.spatial.transform import Rotation
 
 angles = st.tuples(
     st.floats(0.0, 2 * np.pi, exclude_max=True),
@@ -99,7 +98,7 @@ def test_half_turn_quaternion_sign_is_unique():
     assert same_rotation(q, [0.0, 0.0, np.sqrt(0.5), -np.sqrt(0.5)], atol=1e-15)
     exact = o.quat_canonical([0.0, 0.0, -1.0, 1.0])
     np.testing.assert_allclose(exact, [0.0, 0.0, np.sqrt(0.5), -np.sqrt(0.5)], rtol=1e-15)
-    assert np.signbit(exact[0]) == False  # noqa: E712 (+0.0, not -0.0)
+    assert np.signbit(exact[0]) == False
 
 
 def test_quat_multiply_matches_matrix_product(rng):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from midas import parallel
 from midas._reference import crystal as ref
 from midas.crystal import Lattice, hkl_table
-from midas.crystal.orientation import axis_angle_to_matrix, euler_to_matrix, quat_canonical, quat_to_matrix
+from midas.crystal.orientation import (
+    axis_angle_to_matrix,
+    euler_to_matrix,
+    quat_canonical,
+    quat_to_matrix,
+)
 from midas.crystal.symmetry import (
     _reference_lattice,
     laue_group_order,

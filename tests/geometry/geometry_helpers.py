@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-
 from midas.geometry import FFDetector
 
 PHASES = (3, 6, 8, 10, 12, 14)
 
 
-def random_detector(rng: np.random.Generator, *, max_tilt_deg: float = 2.0, parallax: bool = False) -> FFDetector:
+def random_detector(
+    rng: np.random.Generator, *, max_tilt_deg: float = 2.0, parallax: bool = False
+) -> FFDetector:
     """A 2048² detector with random tilts up to max_tilt_deg, all 15 distortion terms at realistic
     magnitudes (1e-4..1e-3), random phases, and an off-centre beam."""
     p = np.zeros(15)
@@ -34,12 +35,12 @@ def random_detector(rng: np.random.Generator, *, max_tilt_deg: float = 2.0, para
 
 def twin_args(det: FFDetector) -> dict:
     """Keyword arguments of the NumPy twin for a detector."""
-    return dict(
-        lsd_um=det.lsd_um,
-        bc_px=det.bc_px,
-        px_um=det.pixel_size_um,
-        tilts_deg=(det.tx_deg, det.ty_deg, det.tz_deg),
-        p=np.array(det.distortion),
-        rho_d_um=det.rho_d_um,
-        parallax_um=det.parallax_um,
-    )
+    return {
+        "lsd_um": det.lsd_um,
+        "bc_px": det.bc_px,
+        "px_um": det.pixel_size_um,
+        "tilts_deg": (det.tx_deg, det.ty_deg, det.tz_deg),
+        "p": np.array(det.distortion),
+        "rho_d_um": det.rho_d_um,
+        "parallax_um": det.parallax_um,
+    }

@@ -10,7 +10,6 @@ import pytest
 from geometry_helpers import random_detector, twin_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from midas import parallel
 from midas._reference import geometry as ref
 from midas.errors import GeometryError, ParamError
@@ -48,7 +47,9 @@ def test_pixel_to_ideal_matches_numpy_twin(seed, parallax):
 
 
 def test_untilted_undistorted_detector_is_the_plain_mapping():
-    det = FFDetector(lsd_um=1e6, bc_px=(1022.0, 1022.0), pixel_size_um=(200.0, 200.0), rho_d_um=2e5)
+    det = FFDetector(
+        lsd_um=1e6, bc_px=(1022.0, 1022.0), pixel_size_um=(200.0, 200.0), rho_d_um=2e5
+    )
     y = np.array([1022.0, 1022.0, 1122.0, 922.0, 1122.0])
     z = np.array([1122.0, 922.0, 1022.0, 1022.0, 1122.0])
     c = pixel_to_ideal(det, y, z)
@@ -56,7 +57,9 @@ def test_untilted_undistorted_detector_is_the_plain_mapping():
     np.testing.assert_allclose(c.y_um, [0, 0, -20000, 20000, -20000], atol=1e-9)
     np.testing.assert_allclose(c.z_um, [20000, -20000, 0, 0, 20000], atol=1e-9)
     np.testing.assert_allclose(c.eta_deg, [0, 180, 90, -90, 45], atol=1e-12)
-    np.testing.assert_allclose(c.tth_deg, np.degrees(np.arctan(np.hypot(c.y_um, c.z_um) / 1e6)), rtol=1e-14)
+    np.testing.assert_allclose(
+        c.tth_deg, np.degrees(np.arctan(np.hypot(c.y_um, c.z_um) / 1e6)), rtol=1e-14
+    )
     at_bc = pixel_to_ideal(det, 1022.0, 1022.0)
     assert at_bc.r_um == 0.0 and at_bc.eta_deg == 0.0
 
@@ -83,8 +86,16 @@ def test_round_trip_pixel_ideal_pixel_anywhere(seed, parallax):
     rng = np.random.default_rng(seed)
     det = random_detector(rng, parallax=parallax)
     y, z = random_pixels(rng, n=2000, size=2048)
-    y = np.concatenate([y, [-40.0, 2100.0, det.bc_px[0], -40.0], np.full(4, det.bc_px[0])])
-    z = np.concatenate([z, [-40.0, 2100.0, det.bc_px[1], 2100.0], det.bc_px[1] + np.array([0.0, 1e-7, -3.0, 5.0])])
+    y = np.concatenate(
+        [y, [-40.0, 2100.0, det.bc_px[0], -40.0], np.full(4, det.bc_px[0])]
+    )
+    z = np.concatenate(
+        [
+            z,
+            [-40.0, 2100.0, det.bc_px[1], 2100.0],
+            det.bc_px[1] + np.array([0.0, 1e-7, -3.0, 5.0]),
+        ]
+    )
     c = pixel_to_ideal(det, y, z)
     yy, zz = ideal_to_pixel(det, r_um=c.r_um, eta_deg=c.eta_deg, strict=True)
     assert np.max(np.abs(yy - y)) <= 1e-6
@@ -150,7 +161,13 @@ def test_results_identical_for_1_and_2_threads():
 
 
 def test_no_solution_gives_nan_or_raises():
-    det = FFDetector(lsd_um=1e6, bc_px=(1024.0, 1024.0), pixel_size_um=(200.0, 200.0), ty_deg=60.0, rho_d_um=2e5)
+    det = FFDetector(
+        lsd_um=1e6,
+        bc_px=(1024.0, 1024.0),
+        pixel_size_um=(200.0, 200.0),
+        ty_deg=60.0,
+        rho_d_um=2e5,
+    )
     # a pixel whose tilted position lies behind the sample plane (Lsd + X' <= 0)
     c = pixel_to_ideal(det, 1024.0, 1024.0 - 1e4)
     assert np.isnan(c.r_um) and np.isnan(c.y_um)
@@ -163,18 +180,23 @@ def test_no_solution_gives_nan_or_raises():
 @pytest.mark.parametrize(
     "change, match",
     [
-        (dict(lsd_um=0.0), "lsd_um = 0"),
-        (dict(lsd_um=-5.0), "lsd_um = -5"),
-        (dict(pixel_size_um=(200.0, 0.0)), "pixel_size_um"),
-        (dict(rho_d_um=float("nan")), "rho_d_um"),
-        (dict(distortion=(0.0,) * 14), "expected 15"),
-        (dict(tx_deg=float("inf")), "tx_deg"),
-        (dict(im_trans_opt=(0, 4)), "im_trans_opt"),
-        (dict(n_pixels=(0, 2048)), "n_pixels"),
+        ({"lsd_um": 0.0}, "lsd_um = 0"),
+        ({"lsd_um": -5.0}, "lsd_um = -5"),
+        ({"pixel_size_um": (200.0, 0.0)}, "pixel_size_um"),
+        ({"rho_d_um": float("nan")}, "rho_d_um"),
+        ({"distortion": (0.0,) * 14}, "expected 15"),
+        ({"tx_deg": float("inf")}, "tx_deg"),
+        ({"im_trans_opt": (0, 4)}, "im_trans_opt"),
+        ({"n_pixels": (0, 2048)}, "n_pixels"),
     ],
 )
 def test_invalid_detector_raises_geometry_error(change, match):
-    good = dict(lsd_um=1e6, bc_px=(1024.0, 1024.0), pixel_size_um=(200.0, 200.0), rho_d_um=2e5)
+    good = {
+        "lsd_um": 1e6,
+        "bc_px": (1024.0, 1024.0),
+        "pixel_size_um": (200.0, 200.0),
+        "rho_d_um": 2e5,
+    }
     with pytest.raises(GeometryError, match=match):
         FFDetector(**{**good, **change})
 
@@ -183,12 +205,25 @@ def test_kernel_rejects_invalid_detector_without_the_dataclass():
     from midas._native import core
 
     with pytest.raises(GeometryError, match="lsd_um = -1"):
-        core().FFDetectorKernel(lsd_um=-1.0, bc_y_px=0, bc_z_px=0, px_y_um=1, px_z_um=1, tx_rad=0, ty_rad=0,
-                                tz_rad=0, p=[0.0] * 15, rho_d_um=1.0, parallax_um=0.0)
+        core().FFDetectorKernel(
+            lsd_um=-1.0,
+            bc_y_px=0,
+            bc_z_px=0,
+            px_y_um=1,
+            px_z_um=1,
+            tx_rad=0,
+            ty_rad=0,
+            tz_rad=0,
+            p=[0.0] * 15,
+            rho_d_um=1.0,
+            parallax_um=0.0,
+        )
 
 
 def test_shape_handling_and_argument_errors():
-    det = FFDetector(lsd_um=1e6, bc_px=(1024.0, 1024.0), pixel_size_um=(200.0, 200.0), rho_d_um=2e5)
+    det = FFDetector(
+        lsd_um=1e6, bc_px=(1024.0, 1024.0), pixel_size_um=(200.0, 200.0), rho_d_um=2e5
+    )
     c = pixel_to_ideal(det, np.zeros((3, 4)), 5.0)
     assert c.r_um.shape == (3, 4) and c.q_inv_A is None
     assert ideal_jacobian(det, np.zeros((2, 3)), 0.0).shape == (2, 3, 2, 2)
@@ -204,12 +239,30 @@ def test_shape_handling_and_argument_errors():
 
 def test_from_params_plain_dict_and_errors():
     p = {
-        "Lsd": 1200000.0, "BC": (498.6, 531.9), "px": 400.0, "tx": 0.0, "ty": -0.42, "tz": 0.31,
-        "p0": -3e-4, "p1": 1.5e-4, "p2": 2e-4, "RhoD": 298774.29, "NrPixels": 1024, "ImTransOpt": [0],
+        "Lsd": 1200000.0,
+        "BC": (498.6, 531.9),
+        "px": 400.0,
+        "tx": 0.0,
+        "ty": -0.42,
+        "tz": 0.31,
+        "p0": -3e-4,
+        "p1": 1.5e-4,
+        "p2": 2e-4,
+        "RhoD": 298774.29,
+        "NrPixels": 1024,
+        "ImTransOpt": [0],
     }
     det = FFDetector.from_params(p)
-    assert det.lsd_um == 1.2e6 and det.bc_px == (498.6, 531.9) and det.pixel_size_um == (400.0, 400.0)
-    assert det.ty_deg == -0.42 and det.distortion[:3] == (-3e-4, 1.5e-4, 2e-4) and det.distortion[3:] == (0.0,) * 12
+    assert (
+        det.lsd_um == 1.2e6
+        and det.bc_px == (498.6, 531.9)
+        and det.pixel_size_um == (400.0, 400.0)
+    )
+    assert (
+        det.ty_deg == -0.42
+        and det.distortion[:3] == (-3e-4, 1.5e-4, 2e-4)
+        and det.distortion[3:] == (0.0,) * 12
+    )
     assert det.n_pixels == (1024, 1024) and det.im_trans_opt == (0,)
     assert FFDetector.from_dict(det.to_dict()) == det
     with pytest.raises(ParamError, match="'Lsd' is required"):
@@ -289,7 +342,9 @@ def test_cu_tilted_spots_reproduced_to_0_01_px():
         "tz sign flipped": dataclasses.replace(det, tz_deg=-0.31),
         "ty and tz swapped": dataclasses.replace(det, ty_deg=0.31, tz_deg=-0.42),
         "no distortion": dataclasses.replace(det, distortion=(0.0,) * 15),
-        "p1 sign flipped": dataclasses.replace(det, distortion=(-3e-4, -1.5e-4, 2e-4) + (0.0,) * 12),
+        "p1 sign flipped": dataclasses.replace(
+            det, distortion=(-3e-4, -1.5e-4, 2e-4) + (0.0,) * 12
+        ),
     }
     for name, variant in wrong.items():
         assert err(variant).max() > 0.01, f"{name} should not reproduce the spots"

@@ -6,9 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
-
 from midas.errors import ParamError
-from midas.geometry.image_transform import frame_to_raw, raw_to_frame, transformed_n_pixels
+from midas.geometry.image_transform import (
+    frame_to_raw,
+    raw_to_frame,
+    transformed_n_pixels,
+)
 
 
 def apply_image_ops(img, ops):
@@ -23,7 +26,9 @@ def apply_image_ops(img, ops):
     return img
 
 
-@pytest.mark.parametrize("ops", [(0,), (1,), (2,), (3,), (1, 2), (2, 3), (3, 1), (1, 3, 2), (-1,), (3, 3)])
+@pytest.mark.parametrize(
+    "ops", [(0,), (1,), (2,), (3,), (1, 2), (2, 3), (3, 1), (1, 3, 2), (-1,), (3, 3)]
+)
 def test_coordinates_follow_the_pixels(ops):
     n_y, n_z = 7, 5  # raw frame: 5 rows (Z) × 7 columns (Y); non-square on purpose
     raw = np.arange(n_z * n_y).reshape(n_z, n_y)

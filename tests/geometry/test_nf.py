@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from midas import parallel
 from midas._reference import geometry as ref
 from midas.errors import GeometryError, ParamError
@@ -19,15 +18,15 @@ from midas.geometry.nf import (
     nf_spot_pixels,
 )
 
-AU = dict(
-    lsd_um=(8289.154576, 10290.724494),
-    bc_px=((985.415831, 17.510494), (985.161497, 24.511210)),
-    tx_deg=0.536238,
-    ty_deg=0.557035,
-    tz_deg=0.474936,
-    pixel_size_um=1.48,
-    n_pixels=(2048, 2048),
-)
+AU = {
+    "lsd_um": (8289.154576, 10290.724494),
+    "bc_px": ((985.415831, 17.510494), (985.161497, 24.511210)),
+    "tx_deg": 0.536238,
+    "ty_deg": 0.557035,
+    "tz_deg": 0.474936,
+    "pixel_size_um": 1.48,
+    "n_pixels": (2048, 2048),
+}
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -45,8 +44,14 @@ def test_nf_project_matches_numpy_twin(seed):
     z = rng.uniform(-100, 2800, 3000)
     for d in range(2):
         gy, gz = nf_project(det, d, y, z)
-        wy, wz = ref.nf_project(det.lsd_um[d], det.bc_px[d], det.pixel_size_um,
-                                (det.tx_deg, det.ty_deg, det.tz_deg), y, z)
+        wy, wz = ref.nf_project(
+            det.lsd_um[d],
+            det.bc_px[d],
+            det.pixel_size_um,
+            (det.tx_deg, det.ty_deg, det.tz_deg),
+            y,
+            z,
+        )
         np.testing.assert_allclose(gy, wy, rtol=0, atol=1e-9)
         np.testing.assert_allclose(gz, wz, rtol=0, atol=1e-9)
 
@@ -57,7 +62,9 @@ def test_nf_displace_matches_numpy_twin_and_upstream_form():
     x, y, zs = rng.uniform(-50, 50, (3, n))
     w = rng.uniform(-180, 180, n)
     y0, z0 = rng.uniform(-1200, 1200, n), rng.uniform(100, 2500, n)
-    gy, gz = nf_displace(x, y, w, y0, z0, lsd_ref_um=8289.15, lsd_out_um=10290.72, z_um=zs)
+    gy, gz = nf_displace(
+        x, y, w, y0, z0, lsd_ref_um=8289.15, lsd_out_um=10290.72, z_um=zs
+    )
     wy, wz = ref.nf_displace(x, y, zs, w, y0, z0, 8289.15, 10290.72)
     np.testing.assert_allclose(gy, wy, rtol=0, atol=1e-9)
     np.testing.assert_allclose(gz, wz, rtol=0, atol=1e-9)
@@ -90,8 +97,14 @@ def test_nf_tilt_order_is_reverse_of_ff():
     t_ff = ref.ff_tilt_matrix(-0.7, 1.1, -0.4)
     np.testing.assert_allclose(t_nf, np.linalg.inv(t_ff), atol=1e-15)
     # and the kernel really uses the NF order: a projection with tilts differs from the FF order
-    det = NFDetector(lsd_um=(8000.0,), bc_px=((1000.0, 20.0),), tx_deg=3.0, ty_deg=3.0, tz_deg=3.0,
-                     pixel_size_um=1.0)
+    det = NFDetector(
+        lsd_um=(8000.0,),
+        bc_px=((1000.0, 20.0),),
+        tx_deg=3.0,
+        ty_deg=3.0,
+        tz_deg=3.0,
+        pixel_size_um=1.0,
+    )
     y = np.array([1500.0])
     z = np.array([2000.0])
     got = nf_project(det, 0, y, z)
@@ -127,7 +140,9 @@ def test_nf_identical_for_1_and_2_threads():
     res = {}
     for n in (1, 2):
         with parallel.threads(n):
-            res[n] = nf_project(det, 1, y, z) + nf_displace(y, z, y, y, z, lsd_ref_um=8000.0)
+            res[n] = nf_project(det, 1, y, z) + nf_displace(
+                y, z, y, y, z, lsd_ref_um=8000.0
+            )
     for a, b in zip(res[1], res[2]):
         assert a.tobytes() == b.tobytes()
 
@@ -145,8 +160,16 @@ def test_nf_errors():
 
 
 def test_nf_from_params_dict_and_get_all():
-    d = {"Lsd": [8289.154576, 10290.724494], "BC": [(985.415831, 17.510494), (985.161497, 24.511210)],
-         "tx": 0.536238, "ty": 0.557035, "tz": 0.474936, "px": 1.48, "NrPixels": 2048, "nDistances": 2}
+    d = {
+        "Lsd": [8289.154576, 10290.724494],
+        "BC": [(985.415831, 17.510494), (985.161497, 24.511210)],
+        "tx": 0.536238,
+        "ty": 0.557035,
+        "tz": 0.474936,
+        "px": 1.48,
+        "NrPixels": 2048,
+        "nDistances": 2,
+    }
     assert NFDetector.from_params(d) == NFDetector(**AU)
 
     class Params:  # the MidasParams interface: repeated keys through get_all
@@ -200,7 +223,15 @@ def _ideal_spots(om, hkls, lsd0):
         eta = np.degrees(np.arctan2(-gy, g[:, 2]))
         r = lsd0 * np.tan(2 * th)
         y0, z0 = -r * np.sin(np.radians(eta)), r * np.cos(np.radians(eta))
-        m = ok & (np.abs(eta) > 6) & (180 - np.abs(eta) > 6) & (y0 > -1200) & (y0 < 1200) & (z0 > 100) & (z0 < 2500)
+        m = (
+            ok
+            & (np.abs(eta) > 6)
+            & (180 - np.abs(eta) > 6)
+            & (y0 > -1200)
+            & (y0 < 1200)
+            & (z0 > 100)
+            & (z0 < 2500)
+        )
         out.append((np.degrees(w[m]), y0[m], z0[m]))
     return [np.concatenate(v) for v in zip(*out)]
 
@@ -214,7 +245,11 @@ def nf_au():
     hkls = np.loadtxt(d / "hkls.csv", skiprows=1)
     sp = np.load(d / "SpotsInfo_sparse.npz")
     key = np.sort(
-        ((sp["dist"].astype(np.int64) * 1440 + sp["frame"]) * 2048 + sp["y"].astype(np.int64)) * 2048
+        (
+            (sp["dist"].astype(np.int64) * 1440 + sp["frame"]) * 2048
+            + sp["y"].astype(np.int64)
+        )
+        * 2048
         + sp["z"].astype(np.int64)
     )
     rows = mic[np.random.default_rng(1).choice(len(mic), 40, replace=False)]
@@ -258,8 +293,12 @@ def _hit_fraction_upstream_pixels(det, key, spots):
         py, pz = nf_project(det, 0, dy, dz)
         for dist in range(2):
             s = det.lsd_um[dist] / det.lsd_um[0]
-            yi = np.floor((cy - det.bc_px[0][0]) * s + det.bc_px[dist][0]).astype(np.int64) + np.round(py - cy).astype(np.int64)
-            zi = np.floor((cz - det.bc_px[0][1]) * s + det.bc_px[dist][1]).astype(np.int64) + np.round(pz - cz).astype(np.int64)
+            yi = np.floor((cy - det.bc_px[0][0]) * s + det.bc_px[dist][0]).astype(
+                np.int64
+            ) + np.round(py - cy).astype(np.int64)
+            zi = np.floor((cz - det.bc_px[0][1]) * s + det.bc_px[dist][1]).astype(
+                np.int64
+            ) + np.round(pz - cz).astype(np.int64)
             found = _lit(key, dist, frame, yi, zi)
             hits += found.sum()
             total += found.size
@@ -277,6 +316,19 @@ def test_nf_truth_voxels_light_upstream_spotsinfo(nf_au):
     assert _hit_fraction_upstream_pixels(det, key, spots) > 0.97
     # teeth: a mirrored y, or a flipped tilt sign, must not reproduce the simulation
     assert _hit_fraction_api(det, key, spots, mirror_y=True) < 0.05
-    assert _hit_fraction_api(dataclasses.replace(det, tx_deg=-det.tx_deg), key, spots) < 0.2
-    assert _hit_fraction_upstream_pixels(dataclasses.replace(det, ty_deg=-det.ty_deg), key, spots) < 0.8
-    assert _hit_fraction_upstream_pixels(dataclasses.replace(det, tz_deg=-det.tz_deg), key, spots) < 0.85
+    assert (
+        _hit_fraction_api(dataclasses.replace(det, tx_deg=-det.tx_deg), key, spots)
+        < 0.2
+    )
+    assert (
+        _hit_fraction_upstream_pixels(
+            dataclasses.replace(det, ty_deg=-det.ty_deg), key, spots
+        )
+        < 0.8
+    )
+    assert (
+        _hit_fraction_upstream_pixels(
+            dataclasses.replace(det, tz_deg=-det.tz_deg), key, spots
+        )
+        < 0.85
+    )

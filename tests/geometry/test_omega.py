@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from midas import parallel
 from midas._reference import geometry as ref
 from midas.errors import GeometryError, ParamError
@@ -17,29 +16,44 @@ def test_frame_labels_centre_and_start():
     k = np.arange(1440)
     centre = omega.frame_to_omega(k, 180.0, -0.25)
     start = omega.frame_to_omega(k, 180.0, -0.25, label="start")
-    np.testing.assert_array_equal(centre, ref.frame_to_omega_deg(k, 180.0, -0.25, centre=True))
-    np.testing.assert_array_equal(start, ref.frame_to_omega_deg(k, 180.0, -0.25, centre=False))
+    np.testing.assert_array_equal(
+        centre, ref.frame_to_omega_deg(k, 180.0, -0.25, centre=True)
+    )
+    np.testing.assert_array_equal(
+        start, ref.frame_to_omega_deg(k, 180.0, -0.25, centre=False)
+    )
     # upstream's start label is half a step (+0.125° here) above the frame centre
     np.testing.assert_allclose(start - centre, 0.125, atol=1e-12)
     # inverse (same label) and the label-free frame index
     np.testing.assert_allclose(omega.omega_to_frame(centre, 180.0, -0.25), k, atol=1e-9)
-    np.testing.assert_allclose(omega.omega_to_frame(start, 180.0, -0.25, label="start"), k, atol=1e-9)
+    np.testing.assert_allclose(
+        omega.omega_to_frame(start, 180.0, -0.25, label="start"), k, atol=1e-9
+    )
     np.testing.assert_array_equal(omega.omega_to_frame_index(centre, 180.0, -0.25), k)
     # frame boundaries are exact in degrees: ω = 179.75 starts frame 1
-    assert omega.omega_to_frame_index([179.75, 179.7500001, 179.7499999], 180.0, -0.25).tolist() == [1, 0, 1]
+    assert omega.omega_to_frame_index(
+        [179.75, 179.7500001, 179.7499999], 180.0, -0.25
+    ).tolist() == [1, 0, 1]
 
 
 def test_frame_index_of_upstream_simulated_spots():
     """Upstream's simulator puts ω into frame floor((ω − start)/step) (omeBin column)."""
     from conftest import shared_path
 
-    spots = np.loadtxt(shared_path("upstream_sim", "ff_cu_tilted", "SpotMatrixGen.csv"), skiprows=1)
+    spots = np.loadtxt(
+        shared_path("upstream_sim", "ff_cu_tilted", "SpotMatrixGen.csv"), skiprows=1
+    )
     got = omega.omega_to_frame_index(spots[:, 2], 180.0, -0.25)
     np.testing.assert_array_equal(got, spots[:, 14].astype(np.int64))
 
 
 def test_wrap_matches_twin():
-    a = np.concatenate([np.random.default_rng(1).uniform(-1000, 1000, 10000), [-540, -180, 0, 180, 360, 540]])
+    a = np.concatenate(
+        [
+            np.random.default_rng(1).uniform(-1000, 1000, 10000),
+            [-540, -180, 0, 180, 360, 540],
+        ]
+    )
     got = omega.wrap_deg(a)
     np.testing.assert_allclose(got, ref.wrap_deg(a), atol=1e-12)
     assert np.all((got > -180) & (got <= 180))
@@ -50,14 +64,26 @@ def test_timing_correction_matches_twin_and_formula():
     rng = np.random.default_rng(2)
     w = rng.uniform(-180, 180, 5000)
     z = rng.uniform(0, 2048, 5000)
-    got = omega.timing_corrected_omega(w, z, n_z=2048, omega_step_deg=-0.25, t_int_s=0.3, t_gap_s=0.15)
-    np.testing.assert_allclose(got, ref.timing_correct_deg(w, z, 2048, -0.25, 0.3, 0.15), atol=1e-12)
+    got = omega.timing_corrected_omega(
+        w, z, n_z=2048, omega_step_deg=-0.25, t_int_s=0.3, t_gap_s=0.15
+    )
+    np.testing.assert_allclose(
+        got, ref.timing_correct_deg(w, z, 2048, -0.25, 0.3, 0.15), atol=1e-12
+    )
     # centre row: full correction (1/3 of a step); edge rows: none
-    c = omega.timing_corrected_omega([10.0, 10.0, 10.0], [1024.0, 0.0, 2048.0], n_z=2048, omega_step_deg=-0.25,
-                                     t_int_s=0.3, t_gap_s=0.15)
+    c = omega.timing_corrected_omega(
+        [10.0, 10.0, 10.0],
+        [1024.0, 0.0, 2048.0],
+        n_z=2048,
+        omega_step_deg=-0.25,
+        t_int_s=0.3,
+        t_gap_s=0.15,
+    )
     np.testing.assert_allclose(c, [10.0 + 0.25 / 3, 10.0, 10.0], atol=1e-12)
     with pytest.raises(ParamError, match="tInt"):
-        omega.timing_corrected_omega([0.0], [0.0], n_z=2048, omega_step_deg=-0.25, t_int_s=0.0, t_gap_s=0.0)
+        omega.timing_corrected_omega(
+            [0.0], [0.0], n_z=2048, omega_step_deg=-0.25, t_int_s=0.0, t_gap_s=0.0
+        )
 
 
 def _random_events(rng, n):
@@ -72,13 +98,20 @@ def test_wedge_matches_twin(wedge):
     w0, e0 = omega.correct_wedge(eta, tth, w, wedge)
     n_solved = 0
     for i in range(len(eta)):
-        for (wo, eo), want in (((w1[i], e1[i]), ref.wedge_apply_deg(eta[i], tth[i], w[i], wedge)),
-                               ((w0[i], e0[i]), ref.wedge_correct_deg(eta[i], tth[i], w[i], wedge))):
-            if want is None:  # g too close to the rotation axis: no solution in either implementation
+        for (wo, eo), want in (
+            ((w1[i], e1[i]), ref.wedge_apply_deg(eta[i], tth[i], w[i], wedge)),
+            ((w0[i], e0[i]), ref.wedge_correct_deg(eta[i], tth[i], w[i], wedge)),
+        ):
+            if (
+                want is None
+            ):  # g too close to the rotation axis: no solution in either implementation
                 assert np.isnan(wo) and np.isnan(eo)
                 continue
             n_solved += 1
-            assert abs(ref.wrap_deg(wo - want[0])) < 1e-9 and abs(ref.wrap_deg(eo - want[1])) < 1e-9
+            assert (
+                abs(ref.wrap_deg(wo - want[0])) < 1e-9
+                and abs(ref.wrap_deg(eo - want[1])) < 1e-9
+            )
     assert n_solved >= 110
 
 

@@ -6,8 +6,6 @@ import logging
 import warnings
 
 import numpy as np
-import pytest
-
 from midas.cli.main import main
 from midas.io.corrections import dark_mean, pre_threshold
 from midas.io.ge import write_ge

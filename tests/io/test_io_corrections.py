@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from midas.errors import ParamError
 from midas.io.corrections import (
     apply_dark_flood,

@@ -10,7 +10,6 @@ import pytest
 from conftest import shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from midas.errors import FormatError, ParamError
 from midas.io.frames import (
     ArrayFrames,

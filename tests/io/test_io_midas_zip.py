@@ -11,7 +11,6 @@ import pytest
 from conftest import shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from midas.errors import FormatError, ParamError
 from midas.io.frames import open_frames
 from midas.io.midas_zip import MidasZip, MidasZipWriter, open_midas_zip
@@ -131,7 +130,7 @@ def test_written_archive_mirrors_upstream_node_by_node(tmp_path, case):
 
 # ------------------------------------------------------------------------ our archives
 def _write(path, frames, **kw):
-    n, nz, ny = frames.shape
+    _n, nz, ny = frames.shape
     kw.setdefault("omega_start_deg", 180.25)
     kw.setdefault("omega_step_deg", -0.25)
     with MidasZipWriter(path, frame_shape=(nz, ny), dtype=frames.dtype, **kw) as w:
@@ -198,6 +197,24 @@ def test_params_round_trip_through_archive(tmp_path, rng):
     assert set(back) == set(keys)
 
 
+@pytest.mark.parametrize("parts", [
+    (*AU, "Parameters.txt"), (*AU, "tiny", "Parameters_tiny.txt"),
+    (*AU, "upstream_outputs", "paramstest.txt"), (*CU, "Parameters.txt"),
+    ("upstream_sim", "nf_au", "ps_au.txt"),
+    ("real", "hexrd_multiruby_dexela_ff_chess", "midas", "Parameters_ff1.txt"),
+    ("real", "midas_2015_ruby_ff_spots", "paramstest.txt")])
+def test_every_shared_parameter_file_survives_the_archive_nodes(parts):
+    import warnings
+
+    from midas.params import MidasParams
+
+    params = _read_params(*parts)
+    back = params_from_archive_nodes(analysis_parameters_from_params(params))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert MidasParams.from_mapping(back) == params  # NF per-distance Lsd, RingNumbers, ...
+
+
 _SCALAR_KEYS = st.sampled_from(["Lsd", "px", "Wavelength", "tx", "p2", "RhoD", "Width", "MinEta"])
 
 
@@ -249,11 +266,11 @@ def test_unknown_count_spills_and_cleans_up(tmp_path, rng):
 def test_exception_mid_write_leaves_nothing(tmp_path, rng):
     target = tmp_path / "x.MIDAS.zip"
     frames = rng.integers(0, 9, (3, 4, 5)).astype(np.uint16)
-    with pytest.raises(RuntimeError, match="boom"):
-        with MidasZipWriter(target, frame_shape=(4, 5), dtype="uint16", omega_start_deg=0,
-                            omega_step_deg=1, n_frames=3) as w:
-            w.append(frames[0])
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), \
+            MidasZipWriter(target, frame_shape=(4, 5), dtype="uint16", omega_start_deg=0,
+                           omega_step_deg=1, n_frames=3) as w:
+        w.append(frames[0])
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
     # an existing archive at the target survives a failed rewrite untouched
     _write(target, frames, n_frames=3)
@@ -263,16 +280,16 @@ def test_exception_mid_write_leaves_nothing(tmp_path, rng):
     assert target.read_bytes() == before
     assert sorted(x.name for x in tmp_path.iterdir()) == ["x.MIDAS.zip"]
     for spill in (None, 4):  # wrong frame shape, with and without spilling
-        with pytest.raises(FormatError, match=r"frame 1 has shape \(4, 4\)"):
-            with MidasZipWriter(tmp_path / "y.zip", frame_shape=(4, 5), dtype="uint16",
-                                omega_start_deg=0, omega_step_deg=1, n_frames=spill) as w:
-                w.append(frames[0])
-                w.append(frames[1][:, :4])
+        with pytest.raises(FormatError, match=r"frame 1 has shape \(4, 4\)"), \
+                MidasZipWriter(tmp_path / "y.zip", frame_shape=(4, 5), dtype="uint16",
+                               omega_start_deg=0, omega_step_deg=1, n_frames=spill) as w:
+            w.append(frames[0])
+            w.append(frames[1][:, :4])
         assert sorted(x.name for x in tmp_path.iterdir()) == ["x.MIDAS.zip"]
 
 
 def test_writer_argument_errors(tmp_path, rng):
-    kw = dict(frame_shape=(4, 5), omega_start_deg=0.0, omega_step_deg=0.25)
+    kw = {"frame_shape": (4, 5), "omega_start_deg": 0.0, "omega_step_deg": 0.25}
     with pytest.raises(ParamError, match="int16"):
         MidasZipWriter(tmp_path / "a.zip", dtype="int16", **kw)
     with pytest.raises(ParamError, match="OmegaStep"):

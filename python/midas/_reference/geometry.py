@@ -49,7 +49,11 @@ def calc_eta_deg(y: F64, z: F64) -> F64:
 
 
 def ff_tilt_matrix(tx_deg: float, ty_deg: float, tz_deg: float) -> F64:
-    return rot_x(np.radians(tx_deg)) @ rot_y(np.radians(ty_deg)) @ rot_z(np.radians(tz_deg))
+    return (
+        rot_x(np.radians(tx_deg))
+        @ rot_y(np.radians(ty_deg))
+        @ rot_z(np.radians(tz_deg))
+    )
 
 
 def ff_distortion(p: F64, rho: F64, eta_deg: F64) -> F64:
@@ -121,7 +125,9 @@ def ff_ideal_to_pixel(
     """Inverse by Newton with a central-difference Jacobian (h = 1e-3 px), vectorised."""
 
     def fwd(yy: F64, zz: F64) -> tuple[F64, F64]:
-        o = ff_pixel_to_ideal(lsd_um, bc_px, px_um, tilts_deg, p, rho_d_um, yy, zz, parallax_um)
+        o = ff_pixel_to_ideal(
+            lsd_um, bc_px, px_um, tilts_deg, p, rho_d_um, yy, zz, parallax_um
+        )
         return o["y_um"], o["z_um"]
 
     y_t = np.asarray(y_um, dtype=np.float64)
@@ -152,11 +158,20 @@ def ff_ideal_to_pixel(
 
 def nf_tilt_matrix(tx_deg: float, ty_deg: float, tz_deg: float) -> F64:
     """T_NF = Rz(tz)·Ry(ty)·Rx(tx) (reverse order of the FF matrix)."""
-    return rot_z(np.radians(tz_deg)) @ rot_y(np.radians(ty_deg)) @ rot_x(np.radians(tx_deg))
+    return (
+        rot_z(np.radians(tz_deg))
+        @ rot_y(np.radians(ty_deg))
+        @ rot_x(np.radians(tx_deg))
+    )
 
 
 def nf_project(
-    lsd_um: float, bc_px: tuple[float, float], px_um: float, tilts_deg: tuple[float, float, float], y_um: F64, z_um: F64
+    lsd_um: float,
+    bc_px: tuple[float, float],
+    px_um: float,
+    tilts_deg: tuple[float, float, float],
+    y_um: F64,
+    z_um: F64,
 ) -> tuple[F64, F64]:
     """§2.8: line from P0 = T·(−Lsd,0,0) through P1 = T·(0,y,z), cut with x = 0; Y = ybc + y/px."""
     t = nf_tilt_matrix(*tilts_deg)
@@ -171,7 +186,14 @@ def nf_project(
 
 
 def nf_displace(
-    x_um: F64, y_um: F64, z_um: F64, omega_deg: F64, y0_um: F64, z0_um: F64, lsd_ref_um: float, lsd_out_um: float
+    x_um: F64,
+    y_um: F64,
+    z_um: F64,
+    omega_deg: F64,
+    y0_um: F64,
+    z0_um: F64,
+    lsd_ref_um: float,
+    lsd_out_um: float,
 ) -> tuple[F64, F64]:
     """Ray parallel to (Lsd_ref, y0, z0) from the rotated point, evaluated at x = Lsd_out."""
     w = np.radians(omega_deg)
@@ -204,9 +226,13 @@ def wrap_deg(a: F64) -> F64:
     return r
 
 
-def timing_correct_deg(omega: F64, z_px: F64, n_z: int, step: float, t_int: float, t_gap: float) -> F64:
+def timing_correct_deg(
+    omega: F64, z_px: F64, n_z: int, step: float, t_int: float, t_gap: float
+) -> F64:
     frac = t_gap / (t_gap + t_int)
-    return wrap_deg(omega - frac * step * (1.0 - np.abs(2.0 * np.asarray(z_px) - n_z) / n_z))
+    return wrap_deg(
+        omega - frac * step * (1.0 - np.abs(2.0 * np.asarray(z_px) - n_z) / n_z)
+    )
 
 
 def g_lab_unit(eta_deg: float, tth_deg: float) -> F64:
@@ -246,7 +272,9 @@ def _nearest_root(m: F64, g: F64, target: float, centre: float) -> float | None:
     return float(roots_a[np.argmin(np.abs(roots_a - centre))])
 
 
-def wedge_apply_deg(eta0: float, tth: float, omega0: float, wedge: float) -> tuple[float, float] | None:
+def wedge_apply_deg(
+    eta0: float, tth: float, omega0: float, wedge: float
+) -> tuple[float, float] | None:
     """Physical model G_lab = Ry(−W)·Rz(ω)·g: the ω (nearest ω0) and η with the wedge."""
     g = rot_z(np.radians(-omega0)) @ g_lab_unit(eta0, tth)  # sample frame
     m = rot_y(np.radians(-wedge))
@@ -257,7 +285,9 @@ def wedge_apply_deg(eta0: float, tth: float, omega0: float, wedge: float) -> tup
     return float(wrap_deg(np.degrees(w))), float(calc_eta_deg(lab[1], lab[2]))
 
 
-def wedge_correct_deg(eta1: float, tth: float, omega1: float, wedge: float) -> tuple[float, float] | None:
+def wedge_correct_deg(
+    eta1: float, tth: float, omega1: float, wedge: float
+) -> tuple[float, float] | None:
     """Inverse: observed (η, ω) with the wedge → (ω, η) of the same g without wedge."""
     lab = g_lab_unit(eta1, tth)
     g = np.linalg.solve(rot_y(np.radians(-wedge)) @ rot_z(np.radians(omega1)), lab)

@@ -11,7 +11,12 @@ Frames, signs and units: ``docs/conventions.md``.
 
 from __future__ import annotations
 
-from midas.crystal.hkl import HklTable, d_spacing_cut_A, hkl_table, hkl_table_from_params
+from midas.crystal.hkl import (
+    HklTable,
+    d_spacing_cut_A,
+    hkl_table,
+    hkl_table_from_params,
+)
 from midas.crystal.lattice import Lattice
 from midas.crystal.orientation import (
     euler_to_matrix,
@@ -21,12 +26,12 @@ from midas.crystal.orientation import (
 )
 
 __all__ = [
-    "Lattice",
     "HklTable",
-    "hkl_table",
-    "hkl_table_from_params",
+    "Lattice",
     "d_spacing_cut_A",
     "euler_to_matrix",
+    "hkl_table",
+    "hkl_table_from_params",
     "matrix_to_euler",
     "matrix_to_quat",
     "quat_to_matrix",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,7 +71,7 @@ class _RotationInfo:
 
 
 def _rotation_order(r: NDArray[np.int64]) -> int:
-    det = int(round(np.linalg.det(r)))
+    det = round(float(np.linalg.det(r)))
     tr = int(np.trace(r))
     if det == 1:
         table = {-1: 2, 0: 3, 1: 4, 2: 6, 3: 1}
@@ -133,7 +134,7 @@ def _sort_key(r: NDArray[np.int64]) -> tuple[int, ...]:
     )
 
 
-def _space_group_ops(space_group: int):  # -> gemmi.GroupOps
+def _space_group_ops(space_group: int) -> Any:  # gemmi.GroupOps
     import gemmi
 
     if not isinstance(space_group, (int, np.integer)) or isinstance(space_group, bool):
@@ -160,7 +161,7 @@ def upstream_operation_list(space_group: int) -> tuple[tuple[tuple[int, ...], ..
             inversion_at_origin = True
         rots.append(r)
     if inversion_at_origin:
-        rots = [r for r in rots if int(round(np.linalg.det(r))) == 1]
+        rots = [r for r in rots if round(float(np.linalg.det(r))) == 1]
     rots.sort(key=_sort_key)
     # Move the powers of each operation right behind it (only those not yet placed).
     out = list(rots)
@@ -243,7 +244,7 @@ def _suppressed(op_t: NDArray[np.int64], lo: tuple[int, int, int], hi: int, grid
             hm, km, lm = sign * img[:, 0], sign * img[:, 1], sign * img[:, 2]
             earlier = (hm < h) | ((hm == h) & ((km < k) | ((km == k) & (lm < l))))
             out |= inside(hm, km, lm) & earlier
-    return out
+    return np.asarray(out, dtype=np.bool_)
 
 
 @lru_cache(maxsize=64)

@@ -21,7 +21,7 @@ from midas.crystal._generation import generation_order
 from midas.crystal.lattice import Lattice
 from midas.errors import GeometryError, ParamError
 
-__all__ = ["HklTable", "hkl_table", "hkl_table_from_params", "d_spacing_cut_A", "RING_EPSILON_A"]
+__all__ = ["RING_EPSILON_A", "HklTable", "d_spacing_cut_A", "hkl_table", "hkl_table_from_params"]
 
 #: Two consecutive rows (sorted by d) belong to the same ring while their d differs from the
 #: ring's first d by less than this (Å), as upstream.
@@ -193,7 +193,7 @@ def hkl_table(
     rho_d_um : float
         Largest ring radius kept (µm); ``RhoD`` / ``MaxRingRad``.
     complete : bool, optional
-        Keep every allowed reflection (default). Upstream misses half the reflections of the
+        Keep every allowed reflection (default). Upstream misses about half the reflections of the
         Laue classes -3 and -31m (space groups 143-149, 151, 153, 157, 159, 162, 163) and every
         family whose asymmetric-unit representative has an index above 10; ``complete=False``
         reproduces those omissions for byte-level comparisons. For all other groups and cuts the
@@ -230,8 +230,8 @@ def hkl_table(
     wl = _positive("wavelength_A", wavelength_A)
     lsd = _positive("lsd_um", lsd_um)
     d_min = d_spacing_cut_A(wl, lsd, rho_d_um)
-    max_index = tuple(int(math.floor(x / d_min * (1.0 + 1e-9))) + 1 for x in (lattice.a_A, lattice.b_A, lattice.c_A))
-    rows = generation_order(int(space_group), max_index, complete=complete)  # type: ignore[arg-type]
+    max_index = tuple(math.floor(x / d_min * (1.0 + 1e-9)) + 1 for x in (lattice.a_A, lattice.b_A, lattice.c_A))
+    rows = generation_order(int(space_group), max_index, complete=complete)
     g = lattice.g_crystal(rows)
     d = 1.0 / np.sqrt((g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1]) + g[:, 2] * g[:, 2])
     keep = d >= d_min

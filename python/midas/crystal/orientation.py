@@ -23,23 +23,23 @@ from numpy.typing import ArrayLike, NDArray
 from midas.errors import ParamError
 
 __all__ = [
+    "axis_angle_to_matrix",
+    "axis_angle_to_quat",
     "euler_to_matrix",
+    "euler_to_quat",
+    "matrix_to_axis_angle",
     "matrix_to_euler",
     "matrix_to_quat",
-    "quat_to_matrix",
-    "quat_multiply",
-    "quat_conjugate",
-    "quat_canonical",
-    "axis_angle_to_matrix",
-    "matrix_to_axis_angle",
-    "axis_angle_to_quat",
-    "quat_to_axis_angle",
-    "rodrigues_to_matrix",
     "matrix_to_rodrigues",
-    "quat_to_rodrigues",
-    "rodrigues_to_quat",
-    "euler_to_quat",
+    "quat_canonical",
+    "quat_conjugate",
+    "quat_multiply",
+    "quat_to_axis_angle",
     "quat_to_euler",
+    "quat_to_matrix",
+    "quat_to_rodrigues",
+    "rodrigues_to_matrix",
+    "rodrigues_to_quat",
     "rotation_angle",
 ]
 
@@ -162,7 +162,7 @@ def quat_canonical(quat: ArrayLike) -> NDArray[np.float64]:
     lead = np.take_along_axis(q, first[..., None], axis=-1)
     out = q * np.where(lead < 0, -1.0, 1.0)
     out[..., 0] = np.abs(out[..., 0])  # w >= 0 already; this only turns -0.0 into +0.0
-    return out
+    return np.asarray(out, dtype=np.float64)
 
 
 def matrix_to_quat(orient_mat: ArrayLike) -> NDArray[np.float64]:
@@ -261,13 +261,13 @@ def quat_multiply(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
 def quat_conjugate(quat: ArrayLike) -> NDArray[np.float64]:
     """Conjugate (w, −x, −y, −z): the inverse rotation of a unit quaternion."""
     q = _trailing(quat, (4,), "quat")
-    return q * np.array([1.0, -1.0, -1.0, -1.0])
+    return np.asarray(q * np.array([1.0, -1.0, -1.0, -1.0]), dtype=np.float64)
 
 
 def rotation_angle(orient_mat: ArrayLike) -> NDArray[np.float64]:
     """Rotation angle in [0, π] (radians) of rotation matrices (..., 3, 3) → (...)."""
     q = matrix_to_quat(orient_mat)
-    return 2.0 * np.arctan2(np.linalg.norm(q[..., 1:], axis=-1), np.abs(q[..., 0]))
+    return np.asarray(2.0 * np.arctan2(np.linalg.norm(q[..., 1:], axis=-1), np.abs(q[..., 0])), dtype=np.float64)
 
 
 def quat_to_axis_angle(quat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

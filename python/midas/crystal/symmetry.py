@@ -23,9 +23,9 @@ from midas.crystal.orientation import matrix_to_quat
 from midas.errors import GeometryError, ParamError
 
 __all__ = [
-    "laue_rotations",
-    "laue_quaternions",
     "laue_group_order",
+    "laue_quaternions",
+    "laue_rotations",
     "misorientation",
     "misorientation_matrix",
     "symmetry_quaternions",
@@ -71,7 +71,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) < 1e-6
 
 
-def _setting_ops(n: int, lattice: Lattice | None):  # -> gemmi.GroupOps
+def _setting_ops(n: int, lattice: Lattice | None) -> Any:  # gemmi.GroupOps
     """gemmi operations of space group n in the setting that matches ``lattice``.
 
     Monoclinic groups: unique axis b unless the lattice has α ≠ 90° (axis a) or γ ≠ 90° (axis c),
@@ -129,7 +129,7 @@ def _laue_rotations_cached(n: int, lattice: Lattice | None) -> NDArray[np.float6
     frac: list[NDArray[np.int64]] = []
     for op in ops.sym_ops:
         r = np.array(op.rot, dtype=np.int64) // 24
-        if int(round(np.linalg.det(r))) < 0:
+        if round(float(np.linalg.det(r))) < 0:
             r = -r
         if not any(np.array_equal(r, f) for f in frac):
             frac.append(r)
@@ -216,7 +216,7 @@ def symmetry_quaternions(symmetry: Any, lattice: Lattice | None = None) -> NDArr
         n = np.linalg.norm(s, axis=1)
         if np.any(np.abs(n - 1.0) > 1e-6):
             raise ParamError("symmetry quaternions must have unit norm")
-        return s / n[:, None]
+        return np.asarray(s / n[:, None], dtype=np.float64)
     raise ParamError(
         f"symmetry of shape {s.shape}: expected a space-group number, (M, 3, 3) rotations or (M, 4) quaternions"
     )
@@ -307,4 +307,4 @@ def misorientation_matrix(
     a = _as_matrices("om_a", om_a)
     b = _as_matrices("om_b", om_b)
     sym = np.ascontiguousarray(symmetry_quaternions(symmetry, lattice))
-    return core().misorientation_all_pairs(a, b, sym)
+    return np.asarray(core().misorientation_all_pairs(a, b, sym), dtype=np.float64)

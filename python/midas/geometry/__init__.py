@@ -21,18 +21,17 @@ from midas.geometry.ff import (
     pixel_grid_to_ideal,
     pixel_to_ideal,
 )
-
 from midas.geometry.nf import NFDetector
 
 __all__ = [
+    "FFDetector",
+    "IdealCoords",
+    "NFDetector",
+    "ideal_jacobian",
+    "ideal_to_pixel",
     "image_transform",
     "nf",
     "omega",
-    "FFDetector",
-    "NFDetector",
-    "IdealCoords",
-    "pixel_to_ideal",
-    "ideal_to_pixel",
     "pixel_grid_to_ideal",
-    "ideal_jacobian",
+    "pixel_to_ideal",
 ]

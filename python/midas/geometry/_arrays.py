@@ -8,7 +8,9 @@ from numpy.typing import ArrayLike, NDArray
 from midas.errors import ParamError
 
 
-def flat_points(*arrays: ArrayLike, names: tuple[str, ...]) -> tuple[list[NDArray[np.float64]], tuple[int, ...]]:
+def flat_points(
+    *arrays: ArrayLike, names: tuple[str, ...]
+) -> tuple[list[NDArray[np.float64]], tuple[int, ...]]:
     """Broadcast float arrays together; return them raveled (C-contiguous float64) and the shape.
 
     Raises

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -20,57 +20,25 @@ from numpy.typing import ArrayLike, NDArray
 from midas._native import core
 from midas.errors import GeometryError, ParamError
 from midas.geometry._arrays import flat_points
+from midas.geometry._params import (
+    ParamSource,
+    float_param,
+    n_pixels_param,
+    pair_param,
+    param,
+)
 
 __all__ = [
     "FFDetector",
     "IdealCoords",
-    "pixel_to_ideal",
+    "ideal_jacobian",
     "ideal_to_pixel",
     "pixel_grid_to_ideal",
-    "ideal_jacobian",
+    "pixel_to_ideal",
 ]
 
 _N_DISTORTION = 15
 _IM_TRANS_VALUES = (-1, 0, 1, 2, 3)
-
-
-class _ParamsLike(Protocol):
-    def get(self, key: str, default: Any = ...) -> Any: ...
-
-
-_MISSING = object()
-
-
-def _param(p: _ParamsLike, key: str, default: Any = _MISSING) -> Any:
-    """``p.get(key, default)`` that turns a missing required key into a ParamError."""
-    value = p.get(key, None if default is _MISSING else default)
-    if value is None and default is _MISSING:
-        raise ParamError(f"parameter {key!r} is required for the FF detector geometry but is missing")
-    return value
-
-
-def _float_param(p: _ParamsLike, key: str, default: Any = _MISSING) -> float:
-    value = _param(p, key, default)
-    if isinstance(value, (list, tuple)):
-        if len(value) != 1:
-            raise ParamError(f"parameter {key!r} = {value!r}: expected one number")
-        value = value[0]
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ParamError(f"parameter {key!r} = {value!r}: expected a number") from None
-
-
-def _pair(value: Any, key: str) -> tuple[float, float]:
-    if isinstance(value, str):
-        value = value.split()
-    try:
-        seq = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise ParamError(f"parameter {key!r} = {value!r}: expected two numbers (y, z)") from None
-    if len(seq) != 2:
-        raise ParamError(f"parameter {key!r} = {value!r}: expected two numbers (y, z), got {len(seq)}")
-    return seq[0], seq[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,23 +105,39 @@ class FFDetector:
         set_(self, "im_trans_opt", tuple(int(v) for v in self.im_trans_opt))
         set_(self, "parallax_um", float(self.parallax_um))
         if not (math.isfinite(self.lsd_um) and self.lsd_um > 0):
-            raise GeometryError(f"FFDetector: lsd_um = {self.lsd_um}, expected a finite distance > 0 µm")
+            raise GeometryError(
+                f"FFDetector: lsd_um = {self.lsd_um}, expected a finite distance > 0 µm"
+            )
         if len(self.bc_px) != 2 or not all(math.isfinite(v) for v in self.bc_px):
-            raise GeometryError(f"FFDetector: bc_px = {self.bc_px}, expected two finite numbers (y, z)")
-        if len(self.pixel_size_um) != 2 or not all(math.isfinite(v) and v > 0 for v in self.pixel_size_um):
-            raise GeometryError(f"FFDetector: pixel_size_um = {self.pixel_size_um}, expected two values > 0 µm")
+            raise GeometryError(
+                f"FFDetector: bc_px = {self.bc_px}, expected two finite numbers (y, z)"
+            )
+        if len(self.pixel_size_um) != 2 or not all(
+            math.isfinite(v) and v > 0 for v in self.pixel_size_um
+        ):
+            raise GeometryError(
+                f"FFDetector: pixel_size_um = {self.pixel_size_um}, expected two values > 0 µm"
+            )
         for name in ("tx_deg", "ty_deg", "tz_deg", "parallax_um"):
             if not math.isfinite(getattr(self, name)):
-                raise GeometryError(f"FFDetector: {name} = {getattr(self, name)}, expected a finite number")
-        if len(self.distortion) != _N_DISTORTION or not all(math.isfinite(v) for v in self.distortion):
+                raise GeometryError(
+                    f"FFDetector: {name} = {getattr(self, name)}, expected a finite number"
+                )
+        if len(self.distortion) != _N_DISTORTION or not all(
+            math.isfinite(v) for v in self.distortion
+        ):
             raise GeometryError(
                 f"FFDetector: distortion has {len(self.distortion)} values {self.distortion}, "
                 f"expected 15 finite coefficients p0..p14"
             )
         if not (math.isfinite(self.rho_d_um) and self.rho_d_um > 0):
-            raise GeometryError(f"FFDetector: rho_d_um = {self.rho_d_um}, expected a finite radius > 0 µm")
+            raise GeometryError(
+                f"FFDetector: rho_d_um = {self.rho_d_um}, expected a finite radius > 0 µm"
+            )
         if len(self.n_pixels) != 2 or min(self.n_pixels) <= 0:
-            raise GeometryError(f"FFDetector: n_pixels = {self.n_pixels}, expected two sizes > 0 (n_y, n_z)")
+            raise GeometryError(
+                f"FFDetector: n_pixels = {self.n_pixels}, expected two sizes > 0 (n_y, n_z)"
+            )
         bad = [v for v in self.im_trans_opt if v not in _IM_TRANS_VALUES]
         if bad:
             raise GeometryError(
@@ -162,7 +146,7 @@ class FFDetector:
             )
 
     @classmethod
-    def from_params(cls, p: _ParamsLike | Mapping[str, Any]) -> FFDetector:
+    def from_params(cls, p: ParamSource) -> FFDetector:
         """Build from a :class:`midas.params.MidasParams` (or a plain dict of MIDAS keys).
 
         Keys read: ``Lsd``, ``BC`` (y z), ``px``, ``tx``/``ty``/``tz`` (default 0), ``p0``..``p14``
@@ -178,22 +162,12 @@ class FFDetector:
         GeometryError
             The values describe an impossible detector (see the class).
         """
-        lsd = _float_param(p, "Lsd")
-        bc = _pair(_param(p, "BC"), "BC")
-        px = _float_param(p, "px")
-        tilts = [_float_param(p, k, 0.0) for k in ("tx", "ty", "tz")]
-        dist = tuple(_float_param(p, f"p{k}", 0.0) for k in range(_N_DISTORTION))
-        n_all = p.get("NrPixels", None)
-        n_y = p.get("NrPixelsY", None)
-        n_z = p.get("NrPixelsZ", None)
-        n_y = n_y if n_y is not None else n_all
-        n_z = n_z if n_z is not None else n_all
-        if n_y is None or n_z is None:
-            raise ParamError("parameters NrPixelsY/NrPixelsZ (or NrPixels) are required for the FF detector")
-        try:
-            n_pixels = (int(n_y), int(n_z))
-        except (TypeError, ValueError):
-            raise ParamError(f"NrPixelsY/NrPixelsZ = {n_y!r}/{n_z!r}: expected integers") from None
+        lsd = float_param(p, "Lsd", what="the FF detector")
+        bc = pair_param(param(p, "BC", what="the FF detector"), "BC")
+        px = float_param(p, "px", what="the FF detector")
+        tilts = [float_param(p, k, 0.0) for k in ("tx", "ty", "tz")]
+        dist = tuple(float_param(p, f"p{k}", 0.0) for k in range(_N_DISTORTION))
+        n_pixels = n_pixels_param(p, what="the FF detector")
         ito = p.get("ImTransOpt", None)
         if ito is None:
             ito = (0,)
@@ -206,13 +180,19 @@ class FFDetector:
         rho = p.get("RhoD", None)
         if rho is None:
             if any(v != 0.0 for v in dist):
-                raise ParamError("parameter 'RhoD' is required when any distortion coefficient p0..p14 is non-zero")
+                raise ParamError(
+                    "parameter 'RhoD' is required when any distortion coefficient p0..p14 is non-zero"
+                )
             corners_y = (0.0, n_pixels[0] - 1.0)
             corners_z = (0.0, n_pixels[1] - 1.0)
-            rho_d = max(math.hypot((cy - bc[0]) * px, (cz - bc[1]) * px) for cy in corners_y for cz in corners_z)
+            rho_d = max(
+                math.hypot((cy - bc[0]) * px, (cz - bc[1]) * px)
+                for cy in corners_y
+                for cz in corners_z
+            )
         else:
-            rho_d = _float_param(p, "RhoD")
-        parallax = _float_param(p, "Parallax", 0.0)
+            rho_d = float_param(p, "RhoD", what="the FF detector")
+        parallax = float_param(p, "Parallax", 0.0)
         return cls(
             lsd_um=lsd,
             bc_px=bc,
@@ -280,7 +260,9 @@ class IdealCoords:
     q_inv_A: NDArray[np.float64] | None = None
 
 
-def _as_points(a: ArrayLike, b: ArrayLike, names: tuple[str, str]) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[int, ...]]:
+def _as_points(
+    a: ArrayLike, b: ArrayLike, names: tuple[str, str]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[int, ...]]:
     (x, y), shape = flat_points(a, b, names=names)
     return x, y, shape
 
@@ -330,7 +312,9 @@ def pixel_to_ideal(
     if wavelength_A is not None:
         lam = float(wavelength_A)
         if not (math.isfinite(lam) and lam > 0):
-            raise ParamError(f"wavelength_A = {wavelength_A}, expected a wavelength > 0 Å")
+            raise ParamError(
+                f"wavelength_A = {wavelength_A}, expected a wavelength > 0 Å"
+            )
         q = (4.0 * np.pi / lam) * np.sin(0.5 * tth)
         q = q.reshape(shape)
     return IdealCoords(
@@ -395,24 +379,33 @@ def ideal_to_pixel(
     >>> round(float(y), 9), round(float(z), 9)
     (1500.0, 700.0)
     """
-    if (y_um is None) != (z_um is None) or (r_um is None) != (eta_deg is None) or (
-        (y_um is None) == (r_um is None)
+    if (
+        (y_um is None) != (z_um is None)
+        or (r_um is None) != (eta_deg is None)
+        or ((y_um is None) == (r_um is None))
     ):
-        raise ParamError("ideal_to_pixel: give either (y_um, z_um) or (r_um=..., eta_deg=...)")
-    if y_um is not None:
+        raise ParamError(
+            "ideal_to_pixel: give either (y_um, z_um) or (r_um=..., eta_deg=...)"
+        )
+    if y_um is not None and z_um is not None:
         y, z, shape = _as_points(y_um, z_um, ("y_um", "z_um"))
     else:
+        assert r_um is not None and eta_deg is not None
         r, eta, shape = _as_points(r_um, eta_deg, ("r_um", "eta_deg"))
         e = np.deg2rad(eta)
         y = np.ascontiguousarray(-r * np.sin(e))
         z = np.ascontiguousarray(r * np.cos(e))
     yp, zp, failed = core().ff_ideal_to_pixel(det._kernel(), y, z)
     if strict and failed:
-        raise GeometryError(f"ideal_to_pixel: {failed} of {y.size} points have no pixel solution")
+        raise GeometryError(
+            f"ideal_to_pixel: {failed} of {y.size} points have no pixel solution"
+        )
     return yp.reshape(shape), zp.reshape(shape)
 
 
-def pixel_grid_to_ideal(det: FFDetector) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def pixel_grid_to_ideal(
+    det: FFDetector,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Corrected radius and azimuth of every pixel centre of the detector.
 
     Returns
@@ -434,7 +427,9 @@ def pixel_grid_to_ideal(det: FFDetector) -> tuple[NDArray[np.float64], NDArray[n
     return r, np.rad2deg(eta, out=eta)
 
 
-def ideal_jacobian(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike) -> NDArray[np.float64]:
+def ideal_jacobian(
+    det: FFDetector, y_px: ArrayLike, z_px: ArrayLike
+) -> NDArray[np.float64]:
     """Analytic Jacobian of the ideal lab coordinates with respect to the pixel coordinates.
 
     Parameters
@@ -454,5 +449,5 @@ def ideal_jacobian(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike) -> NDArray
         As :func:`pixel_to_ideal`.
     """
     y, z, shape = _as_points(y_px, z_px, ("y_px", "z_px"))
-    jac = core().ff_ideal_jacobian(det._kernel(), y, z)
+    jac: NDArray[np.float64] = core().ff_ideal_jacobian(det._kernel(), y, z)
     return jac.reshape(shape + (2, 2))

@@ -24,13 +24,17 @@ from numpy.typing import ArrayLike, NDArray
 from midas.errors import ParamError
 from midas.geometry._arrays import flat_points
 
-__all__ = ["transformed_n_pixels", "raw_to_frame", "frame_to_raw"]
+__all__ = ["frame_to_raw", "raw_to_frame", "transformed_n_pixels"]
 
 _VALID = (-1, 0, 1, 2, 3)
 
 
 def _ops(im_trans_opt: int | Iterable[int]) -> tuple[int, ...]:
-    ops = (int(im_trans_opt),) if isinstance(im_trans_opt, (int, np.integer)) else tuple(int(v) for v in im_trans_opt)
+    ops = (
+        (int(im_trans_opt),)
+        if isinstance(im_trans_opt, (int, np.integer))
+        else tuple(int(v) for v in im_trans_opt)
+    )
     bad = [v for v in ops if v not in _VALID]
     if bad:
         raise ParamError(
@@ -46,7 +50,9 @@ def _shape(n_pixels: tuple[int, int]) -> tuple[int, int]:
     return n_y, n_z
 
 
-def transformed_n_pixels(im_trans_opt: int | Iterable[int], raw_n_pixels: tuple[int, int]) -> tuple[int, int]:
+def transformed_n_pixels(
+    im_trans_opt: int | Iterable[int], raw_n_pixels: tuple[int, int]
+) -> tuple[int, int]:
     """Frame size ``(n_y, n_z)`` after the ImTransOpt operations (a transpose swaps them).
 
     Raises
@@ -61,8 +67,9 @@ def transformed_n_pixels(im_trans_opt: int | Iterable[int], raw_n_pixels: tuple[
     return n_y, n_z
 
 
-def _apply(op: int, y: NDArray[np.float64], z: NDArray[np.float64], n_y: int, n_z: int
-           ) -> tuple[NDArray[np.float64], NDArray[np.float64], int, int]:
+def _apply(
+    op: int, y: NDArray[np.float64], z: NDArray[np.float64], n_y: int, n_z: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int, int]:
     if op == 1:
         return (n_y - 1) - y, z, n_y, n_z
     if op == 2:
@@ -73,7 +80,10 @@ def _apply(op: int, y: NDArray[np.float64], z: NDArray[np.float64], n_y: int, n_
 
 
 def raw_to_frame(
-    y_raw: ArrayLike, z_raw: ArrayLike, im_trans_opt: int | Iterable[int], raw_n_pixels: tuple[int, int]
+    y_raw: ArrayLike,
+    z_raw: ArrayLike,
+    im_trans_opt: int | Iterable[int],
+    raw_n_pixels: tuple[int, int],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Raw file pixel (column, row) → transformed-frame pixel (Y, Z).
 
@@ -109,7 +119,10 @@ def raw_to_frame(
 
 
 def frame_to_raw(
-    y_px: ArrayLike, z_px: ArrayLike, im_trans_opt: int | Iterable[int], raw_n_pixels: tuple[int, int]
+    y_px: ArrayLike,
+    z_px: ArrayLike,
+    im_trans_opt: int | Iterable[int],
+    raw_n_pixels: tuple[int, int],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Transformed-frame pixel (Y, Z) → raw file pixel (column, row); inverse of :func:`raw_to_frame`.
 

@@ -23,14 +23,15 @@ from numpy.typing import ArrayLike, NDArray
 from midas._native import core
 from midas.errors import GeometryError, ParamError
 from midas.geometry._arrays import flat_points
+from midas.geometry._params import float_param, n_pixels_param
 
 __all__ = [
     "NFDetector",
-    "nf_project",
-    "nf_displace",
-    "nf_spot_pixels",
-    "nf_image_to_detector",
     "nf_detector_to_image",
+    "nf_displace",
+    "nf_image_to_detector",
+    "nf_project",
+    "nf_spot_pixels",
 ]
 
 
@@ -90,27 +91,41 @@ class NFDetector:
         try:
             set_(self, "bc_px", tuple((float(b[0]), float(b[1])) for b in self.bc_px))
         except (TypeError, IndexError, ValueError):
-            raise GeometryError(f"NFDetector: bc_px = {self.bc_px!r}, expected one (y, z) pair per distance") from None
+            raise GeometryError(
+                f"NFDetector: bc_px = {self.bc_px!r}, expected one (y, z) pair per distance"
+            ) from None
         for name in ("tx_deg", "ty_deg", "tz_deg", "pixel_size_um"):
             set_(self, name, float(getattr(self, name)))
         set_(self, "n_pixels", tuple(int(v) for v in self.n_pixels))
         if not self.lsd_um:
-            raise GeometryError("NFDetector: no detector distance given (lsd_um is empty)")
+            raise GeometryError(
+                "NFDetector: no detector distance given (lsd_um is empty)"
+            )
         if len(self.bc_px) != len(self.lsd_um):
             raise GeometryError(
                 f"NFDetector: {len(self.lsd_um)} distances but {len(self.bc_px)} beam centres; "
                 "expected one BC line per Lsd line"
             )
         if not all(math.isfinite(v) and v > 0 for v in self.lsd_um):
-            raise GeometryError(f"NFDetector: lsd_um = {self.lsd_um}, expected finite distances > 0 µm")
+            raise GeometryError(
+                f"NFDetector: lsd_um = {self.lsd_um}, expected finite distances > 0 µm"
+            )
         if not all(math.isfinite(v) for b in self.bc_px for v in b):
-            raise GeometryError(f"NFDetector: bc_px = {self.bc_px}, expected finite values")
-        if not all(math.isfinite(getattr(self, n)) for n in ("tx_deg", "ty_deg", "tz_deg")):
+            raise GeometryError(
+                f"NFDetector: bc_px = {self.bc_px}, expected finite values"
+            )
+        if not all(
+            math.isfinite(getattr(self, n)) for n in ("tx_deg", "ty_deg", "tz_deg")
+        ):
             raise GeometryError("NFDetector: tilts must be finite")
         if not (math.isfinite(self.pixel_size_um) and self.pixel_size_um > 0):
-            raise GeometryError(f"NFDetector: pixel_size_um = {self.pixel_size_um}, expected > 0 µm")
+            raise GeometryError(
+                f"NFDetector: pixel_size_um = {self.pixel_size_um}, expected > 0 µm"
+            )
         if len(self.n_pixels) != 2 or min(self.n_pixels) <= 0:
-            raise GeometryError(f"NFDetector: n_pixels = {self.n_pixels}, expected two sizes > 0 (n_y, n_z)")
+            raise GeometryError(
+                f"NFDetector: n_pixels = {self.n_pixels}, expected two sizes > 0 (n_y, n_z)"
+            )
 
     @property
     def n_distances(self) -> int:
@@ -134,38 +149,38 @@ class NFDetector:
         lsd_raw = _all_values(p, "Lsd")
         bc_raw = _all_values(p, "BC")
         if not lsd_raw:
-            raise ParamError("parameter 'Lsd' is required for the NF detector (one line per distance)")
+            raise ParamError(
+                "parameter 'Lsd' is required for the NF detector (one line per distance)"
+            )
         if not bc_raw:
-            raise ParamError("parameter 'BC' is required for the NF detector (one line per distance)")
+            raise ParamError(
+                "parameter 'BC' is required for the NF detector (one line per distance)"
+            )
         try:
-            lsd = tuple(float(v[0] if isinstance(v, (list, tuple)) else v) for v in lsd_raw)
+            lsd = tuple(
+                float(v[0] if isinstance(v, (list, tuple)) else v) for v in lsd_raw
+            )
             bcs = tuple((float(b[0]), float(b[1])) for b in bc_raw)
         except (TypeError, ValueError, IndexError):
-            raise ParamError(f"NF Lsd = {lsd_raw!r} / BC = {bc_raw!r}: expected numbers, BC as (y, z)") from None
+            raise ParamError(
+                f"NF Lsd = {lsd_raw!r} / BC = {bc_raw!r}: expected numbers, BC as (y, z)"
+            ) from None
         n_dist = p.get("nDistances", None)
         if n_dist is not None and (int(n_dist) != len(lsd) or int(n_dist) != len(bcs)):
             raise ParamError(
                 f"nDistances = {n_dist} but the file has {len(lsd)} Lsd and {len(bcs)} BC lines"
             )
-        px = p.get("px", None)
-        if px is None:
-            raise ParamError("parameter 'px' is required for the NF detector")
-        n_all = p.get("NrPixels", None)
-        n_y = p.get("NrPixelsY", None)
-        n_z = p.get("NrPixelsZ", None)
-        n_y = n_y if n_y is not None else n_all
-        n_z = n_z if n_z is not None else n_all
-        if n_y is None or n_z is None:
-            raise ParamError("parameters NrPixelsY/NrPixelsZ (or NrPixels) are required for the NF detector")
+        px = float_param(p, "px", what="the NF detector")
+        n_pixels = n_pixels_param(p, what="the NF detector")
         try:
             return cls(
                 lsd_um=lsd,
                 bc_px=bcs,
-                tx_deg=float(p.get("tx", 0.0)),
-                ty_deg=float(p.get("ty", 0.0)),
-                tz_deg=float(p.get("tz", 0.0)),
-                pixel_size_um=float(px),
-                n_pixels=(int(n_y), int(n_z)),
+                tx_deg=float_param(p, "tx", 0.0),
+                ty_deg=float_param(p, "ty", 0.0),
+                tz_deg=float_param(p, "tz", 0.0),
+                pixel_size_um=px,
+                n_pixels=n_pixels,
             )
         except (TypeError, ValueError) as exc:
             raise ParamError(f"NF detector parameters: {exc}") from None
@@ -182,7 +197,9 @@ class NFDetector:
     def _projector(self, distance: int) -> Any:
         d = int(distance)
         if not 0 <= d < self.n_distances:
-            raise ParamError(f"distance index {distance} out of range: the detector has {self.n_distances} distances")
+            raise ParamError(
+                f"distance index {distance} out of range: the detector has {self.n_distances} distances"
+            )
         return core().NFProjector(
             lsd_um=self.lsd_um[d],
             bc_y_px=self.bc_px[d][0],
@@ -266,7 +283,13 @@ def nf_displace(
         Shapes that do not broadcast; non-positive ``lsd_ref_um``.
     """
     (x, y, z, w, y0, z0), shape = flat_points(
-        x_um, y_um, z_um, omega_deg, y0_um, z0_um, names=("x_um", "y_um", "z_um", "omega_deg", "y0_um", "z0_um")
+        x_um,
+        y_um,
+        z_um,
+        omega_deg,
+        y0_um,
+        z0_um,
+        names=("x_um", "y_um", "z_um", "omega_deg", "y0_um", "z0_um"),
     )
     ref = float(lsd_ref_um)
     out = ref if lsd_out_um is None else float(lsd_out_um)
@@ -296,7 +319,15 @@ def nf_spot_pixels(
     """
     d = int(distance)
     det._projector(d)  # validates the index
-    y, z = nf_displace(x_um, y_um, omega_deg, y0_um, z0_um, lsd_ref_um=det.lsd_um[0], lsd_out_um=det.lsd_um[d])
+    y, z = nf_displace(
+        x_um,
+        y_um,
+        omega_deg,
+        y0_um,
+        z0_um,
+        lsd_ref_um=det.lsd_um[0],
+        lsd_out_um=det.lsd_um[d],
+    )
     return nf_project(det, d, y, z)
 
 

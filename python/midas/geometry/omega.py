@@ -27,13 +27,13 @@ from midas.geometry._arrays import flat_points
 
 __all__ = [
     "LABELS",
+    "apply_wedge",
+    "correct_wedge",
     "frame_to_omega",
     "omega_to_frame",
     "omega_to_frame_index",
-    "wrap_deg",
     "timing_corrected_omega",
-    "apply_wedge",
-    "correct_wedge",
+    "wrap_deg",
 ]
 
 #: ω label offsets inside a frame: "centre" (midas default) and "start" (upstream MIDAS).
@@ -44,7 +44,9 @@ def _offset(label: str) -> float:
     try:
         return LABELS[label]
     except KeyError:
-        raise ParamError(f"omega label {label!r}: expected one of {sorted(LABELS)}") from None
+        raise ParamError(
+            f"omega label {label!r}: expected one of {sorted(LABELS)}"
+        ) from None
 
 
 def _scan(start: float, step: float) -> tuple[float, float]:
@@ -52,12 +54,18 @@ def _scan(start: float, step: float) -> tuple[float, float]:
     if not math.isfinite(start_f):
         raise ParamError(f"OmegaStart = {start}: expected a finite angle in degrees")
     if not (math.isfinite(step_f) and step_f != 0.0):
-        raise ParamError(f"OmegaStep = {step}: expected a finite non-zero step in degrees")
+        raise ParamError(
+            f"OmegaStep = {step}: expected a finite non-zero step in degrees"
+        )
     return start_f, step_f
 
 
 def frame_to_omega(
-    frame: ArrayLike, omega_start_deg: float, omega_step_deg: float, *, label: str = "centre"
+    frame: ArrayLike,
+    omega_start_deg: float,
+    omega_step_deg: float,
+    *,
+    label: str = "centre",
 ) -> NDArray[np.float64]:
     """ω label of frames.
 
@@ -88,11 +96,16 @@ def frame_to_omega(
     """
     start, step = _scan(omega_start_deg, omega_step_deg)
     (k,), shape = flat_points(frame, names=("frame",))
-    return core().frame_to_omega(k, start, step, _offset(label)).reshape(shape)
+    out: NDArray[np.float64] = core().frame_to_omega(k, start, step, _offset(label))
+    return out.reshape(shape)
 
 
 def omega_to_frame(
-    omega_deg: ArrayLike, omega_start_deg: float, omega_step_deg: float, *, label: str = "centre"
+    omega_deg: ArrayLike,
+    omega_start_deg: float,
+    omega_step_deg: float,
+    *,
+    label: str = "centre",
 ) -> NDArray[np.float64]:
     """Continuous frame coordinate of ω: the inverse of :func:`frame_to_omega` (same ``label``).
 
@@ -108,10 +121,15 @@ def omega_to_frame(
     """
     start, step = _scan(omega_start_deg, omega_step_deg)
     (w,), shape = flat_points(omega_deg, names=("omega_deg",))
-    return core().omega_to_frame_coord(w, start, step, _offset(label)).reshape(shape)
+    out: NDArray[np.float64] = core().omega_to_frame_coord(
+        w, start, step, _offset(label)
+    )
+    return out.reshape(shape)
 
 
-def omega_to_frame_index(omega_deg: ArrayLike, omega_start_deg: float, omega_step_deg: float) -> NDArray[np.int64]:
+def omega_to_frame_index(
+    omega_deg: ArrayLike, omega_start_deg: float, omega_step_deg: float
+) -> NDArray[np.int64]:
     """Index of the frame whose exposure contains ω: ``floor((ω − start)/step)`` (label-free).
 
     This is where upstream's forward simulator puts a spot of true ω.
@@ -128,7 +146,8 @@ def omega_to_frame_index(omega_deg: ArrayLike, omega_start_deg: float, omega_ste
     """
     start, step = _scan(omega_start_deg, omega_step_deg)
     (w,), shape = flat_points(omega_deg, names=("omega_deg",))
-    return core().omega_to_frame_index(w, start, step).reshape(shape)
+    out: NDArray[np.int64] = core().omega_to_frame_index(w, start, step)
+    return out.reshape(shape)
 
 
 def wrap_deg(angle_deg: ArrayLike) -> NDArray[np.float64]:
@@ -140,7 +159,8 @@ def wrap_deg(angle_deg: ArrayLike) -> NDArray[np.float64]:
     [180.0, 180.0, -170.0, 180.0]
     """
     (a,), shape = flat_points(angle_deg, names=("angle_deg",))
-    return core().wrap_deg(a).reshape(shape)
+    out: NDArray[np.float64] = core().wrap_deg(a)
+    return out.reshape(shape)
 
 
 def timing_corrected_omega(
@@ -177,28 +197,47 @@ def timing_corrected_omega(
         ``n_z <= 0``, negative times or ``t_int_s + t_gap_s == 0``, shapes that do not broadcast.
     """
     (w, z), shape = flat_points(omega_deg, z_px, names=("omega_deg", "z_px"))
-    out = core().timing_corrected_omega(
+    out: NDArray[np.float64] = core().timing_corrected_omega(
         w, z, float(n_z), float(omega_step_deg), float(t_int_s), float(t_gap_s)
     )
     return out.reshape(shape)
 
 
-def _wedge(fn_name: str, eta_deg: ArrayLike, tth_deg: ArrayLike, omega_deg: ArrayLike, wedge_deg: float, strict: bool
-           ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _wedge(
+    fn_name: str,
+    eta_deg: ArrayLike,
+    tth_deg: ArrayLike,
+    omega_deg: ArrayLike,
+    wedge_deg: float,
+    strict: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     wedge = float(wedge_deg)
     if not (math.isfinite(wedge) and abs(wedge) < 90.0):
-        raise GeometryError(f"{fn_name}: wedge_deg = {wedge_deg}, expected |wedge| < 90°")
-    (e, t, w), shape = flat_points(eta_deg, tth_deg, omega_deg, names=("eta_deg", "tth_deg", "omega_deg"))
+        raise GeometryError(
+            f"{fn_name}: wedge_deg = {wedge_deg}, expected |wedge| < 90°"
+        )
+    (e, t, w), shape = flat_points(
+        eta_deg, tth_deg, omega_deg, names=("eta_deg", "tth_deg", "omega_deg")
+    )
     fn = getattr(core(), fn_name)
-    om, et, failed = fn(np.deg2rad(e), np.deg2rad(t), np.deg2rad(w), math.radians(wedge))
+    om, et, failed = fn(
+        np.deg2rad(e), np.deg2rad(t), np.deg2rad(w), math.radians(wedge)
+    )
     if strict and failed:
-        raise GeometryError(f"{fn_name}: {failed} of {e.size} diffraction events have no solution with "
-                            f"wedge {wedge}°")
+        raise GeometryError(
+            f"{fn_name}: {failed} of {e.size} diffraction events have no solution with "
+            f"wedge {wedge}°"
+        )
     return np.rad2deg(om).reshape(shape), np.rad2deg(et).reshape(shape)
 
 
 def apply_wedge(
-    eta_deg: ArrayLike, tth_deg: ArrayLike, omega_deg: ArrayLike, wedge_deg: float, *, strict: bool = False
+    eta_deg: ArrayLike,
+    tth_deg: ArrayLike,
+    omega_deg: ArrayLike,
+    wedge_deg: float,
+    *,
+    strict: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Move a diffraction event computed without wedge to where it happens with the wedge.
 
@@ -232,7 +271,12 @@ def apply_wedge(
 
 
 def correct_wedge(
-    eta_deg: ArrayLike, tth_deg: ArrayLike, omega_deg: ArrayLike, wedge_deg: float, *, strict: bool = False
+    eta_deg: ArrayLike,
+    tth_deg: ArrayLike,
+    omega_deg: ArrayLike,
+    wedge_deg: float,
+    *,
+    strict: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Remove the wedge from observed spots: the exact inverse of :func:`apply_wedge`.
 

@@ -27,7 +27,7 @@ _LAZY = {
     "MidasZipWriter": "midas.io.midas_zip",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["FrameSeries", "MidasZip", "MidasZipWriter", "open_frames", "open_midas_zip"]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from midas.errors import FormatError
 
-__all__ = ["atomic_output", "temp_path_for", "discard"]
+__all__ = ["atomic_output", "discard", "temp_path_for"]
 
 
 def temp_path_for(target: str | Path) -> Path:

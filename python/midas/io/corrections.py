@@ -26,16 +26,16 @@ from numpy.typing import ArrayLike, NDArray
 from midas.errors import ParamError
 
 __all__ = [
-    "dark_mean",
     "apply_dark_flood",
-    "pre_threshold",
     "apply_mask",
     "bad_pixel_mask",
     "check_im_trans_opt",
+    "dark_mean",
     "im_trans_opt",
-    "transformed_shape",
-    "transform_pixel_coords",
     "inverse_transform_pixel_coords",
+    "pre_threshold",
+    "transform_pixel_coords",
+    "transformed_shape",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def dark_mean(dark: Any, *, skip_frames: int = 0) -> NDArray[np.float64]:
     if arr.ndim != 3 or arr.shape[0] == 0:
         raise ParamError(f"dark frames must be (n, n_z, n_y) with n >= 1, got shape {arr.shape}")
     used = arr[skip_frames:] if arr.shape[0] > skip_frames else arr[:1]
-    return used.mean(axis=0, dtype=np.float64)
+    return np.asarray(used.mean(axis=0, dtype=np.float64), dtype=np.float64)
 
 
 def bad_pixel_mask(mask: ArrayLike) -> NDArray[np.bool_]:
@@ -322,6 +322,27 @@ def im_trans_opt(frame: NDArray[Any], opts: int | Iterable[int]) -> NDArray[Any]
     return out
 
 
+def _shapes_before(ops: tuple[int, ...], frame_shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """Frame shape ``(n_z, n_y)`` just before each operation (validates them)."""
+    shapes = [(int(frame_shape[0]), int(frame_shape[1]))]
+    for op in ops:
+        shapes.append(transformed_shape(shapes[-1], [op]))
+    return shapes[:-1]
+
+
+def _coord_op(op: int, y: NDArray[np.float64], z: NDArray[np.float64],
+              shape: tuple[int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """One ImTransOpt operation on pixel coordinates of a frame of ``shape`` = (n_z, n_y)."""
+    nz, ny = shape
+    if op == 1:
+        return (ny - 1) - y, z
+    if op == 2:
+        return y, (nz - 1) - z
+    if op == 3:
+        return z, y
+    return y, z
+
+
 def _coords(y_px: ArrayLike, z_px: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     y = np.array(y_px, dtype=np.float64, copy=True)
     z = np.array(z_px, dtype=np.float64, copy=True)
@@ -356,16 +377,9 @@ def transform_pixel_coords(y_px: ArrayLike, z_px: ArrayLike, opts: int | Sequenc
         Invalid option, transpose of a non-square frame, or shapes of y and z differ.
     """
     y, z = _coords(y_px, z_px)
-    nz, ny = int(frame_shape[0]), int(frame_shape[1])
-    transformed_shape((nz, ny), opts)
-    for op in check_im_trans_opt(opts):
-        if op == 1:
-            y = (ny - 1) - y
-        elif op == 2:
-            z = (nz - 1) - z
-        elif op == 3:
-            y, z = z, y
-            nz, ny = ny, nz
+    ops = check_im_trans_opt(opts)
+    for op, shape in zip(ops, _shapes_before(ops, frame_shape)):
+        y, z = _coord_op(op, y, z, shape)
     return y, z
 
 
@@ -397,14 +411,6 @@ def inverse_transform_pixel_coords(y_px: ArrayLike, z_px: ArrayLike, opts: int |
     """
     y, z = _coords(y_px, z_px)
     ops = check_im_trans_opt(opts)
-    shapes = [(int(frame_shape[0]), int(frame_shape[1]))]
-    for op in ops:  # shape before each operation
-        shapes.append(transformed_shape(shapes[-1], [op]))
-    for op, (nz, ny) in zip(reversed(ops), reversed(shapes[:-1])):
-        if op == 1:
-            y = (ny - 1) - y
-        elif op == 2:
-            z = (nz - 1) - z
-        elif op == 3:
-            y, z = z, y
+    for op, shape in zip(reversed(ops), reversed(_shapes_before(ops, frame_shape))):
+        y, z = _coord_op(op, y, z, shape)  # each operation is its own inverse
     return y, z

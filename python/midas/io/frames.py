@@ -28,21 +28,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 from midas.errors import FormatError, ParamError
 
 __all__ = [
-    "FrameSeries",
+    "FORMATS",
     "ArrayFrames",
     "ConcatenatedFrames",
-    "open_frames",
+    "FrameSeries",
     "detect_format",
     "numbered_file_sequence",
-    "FORMATS",
+    "open_frames",
 ]
 
 log = logging.getLogger(__name__)
@@ -208,7 +211,7 @@ class FrameSeries(ABC):
     def __iter__(self) -> Iterator[NDArray[Any]]:
         return self.iter_frames()
 
-    def __enter__(self) -> FrameSeries:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -22,7 +22,7 @@ from numpy.typing import DTypeLike, NDArray
 from midas.errors import FormatError, ParamError
 from midas.io.frames import FrameSeries, PathLike
 
-__all__ = ["GEFrames", "GE_HEADER_BYTES", "ge_layout_from_head_size", "write_ge"]
+__all__ = ["GE_HEADER_BYTES", "GEFrames", "ge_layout_from_head_size", "write_ge"]
 
 #: Size of the standard GE file header in bytes.
 GE_HEADER_BYTES = 8192
@@ -96,7 +96,7 @@ class GEFrames(FrameSeries):
         self._f: Any = open(p, "rb")  # noqa: SIM115 - closed by close()
 
     def _read_into(self, out: NDArray[Any], first: int) -> None:
-        view = memoryview(out).cast("B")
+        view = memoryview(out).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
         with self._lock:
             if self._f is None:
                 raise FormatError(f"{self.path}: reader is closed")

@@ -16,7 +16,7 @@ import numpy as np
 from midas.crystal.hkl import HklTable
 from midas.errors import FormatError
 
-__all__ = ["write_hkls_csv", "read_hkls_csv", "HKLS_CSV_HEADER"]
+__all__ = ["HKLS_CSV_HEADER", "read_hkls_csv", "write_hkls_csv"]
 
 HKLS_CSV_HEADER = "h k l D-spacing RingNr g1 g2 g3 Theta 2Theta Radius"
 
@@ -35,7 +35,7 @@ def _format_rows(table: HklTable) -> str:
     )
     for (h, k, l), d, ring, (g1, g2, g3), th, tth, rad in cols:
         lines.append(
-            "%.0f %.0f %.0f %.17g %.0f %.17g %.17g %.17g %.17g %.17g %.17g"
+            "%.0f %.0f %.0f %.17g %.0f %.17g %.17g %.17g %.17g %.17g %.17g"  # noqa: UP031 (C printf)
             % (h, k, l, d, ring, g1, g2, g3, th, tth, rad)
         )
     return "\n".join(lines) + "\n"

@@ -37,10 +37,13 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 from midas.errors import FormatError, ParamError
 from midas.io._atomic import discard, temp_path_for
@@ -52,7 +55,7 @@ from midas.io.midas_zip_params import (
     params_from_archive_nodes,
 )
 
-__all__ = ["MidasZip", "open_midas_zip", "MidasZipWriter", "SUPPORTED_DTYPES", "DATA_PATH"]
+__all__ = ["DATA_PATH", "SUPPORTED_DTYPES", "MidasZip", "MidasZipWriter", "open_midas_zip"]
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +138,7 @@ class MidasZip(FrameSeries):
         store = ZipStore(p, mode="r")
         try:
             root = zarr.open_group(store, mode="r", zarr_format=2)
-            data = root.get(DATA_PATH)
+            data: Any = root.get(DATA_PATH)
         except Exception as exc:  # zarr raises several kinds for missing/garbled metadata
             store.close()
             raise FormatError(f"{p}: not a zarr v2 archive readable as .MIDAS.zip (a .zgroup and "
@@ -344,7 +347,7 @@ def _write_once_store(inner: Any) -> Any:
     """Wrap a zarr store: each key may be written once; empty ``.zattrs`` are not written."""
     from zarr.storage import WrapperStore
 
-    class _WriteOnce(WrapperStore):  # type: ignore[misc,type-arg]
+    class _WriteOnce(WrapperStore):  # type: ignore[type-arg]
         def __init__(self, store: Any) -> None:
             super().__init__(store)
             self._written: set[str] = set()
@@ -650,12 +653,12 @@ class MidasZipWriter:
         if zip_store is not None:
             try:
                 zip_store.close()
-            except Exception:  # noqa: BLE001 - best effort while already failing
+            except Exception:
                 log.debug("closing the temporary archive failed", exc_info=True)
         discard(self._tmp)
         self._remove_spill()
 
-    def __enter__(self) -> MidasZipWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

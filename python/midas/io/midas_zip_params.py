@@ -38,8 +38,8 @@ __all__ = [
     "ANALYSIS_GROUP",
     "SCAN_GROUP",
     "analysis_parameters_from_params",
-    "params_from_archive_nodes",
     "archive_name",
+    "params_from_archive_nodes",
 ]
 
 ANALYSIS_GROUP = "analysis/process/analysis_parameters"
@@ -80,35 +80,59 @@ def _canonical_key(name: str) -> str:
     spec = lookup(name)
     return spec.name if spec is not None else name
 
+
+def _as_registry_shape(key: str, value: Any) -> Any:
+    """A read-back value in the shape :class:`midas.params.MidasParams` gives for ``key``:
+    a list of occurrences for accumulating keys (``RingNumbers``), a list per detector distance
+    for per-distance keys given more than once (NF ``Lsd``)."""
+    from midas.params import lookup
+
+    spec = lookup(key)
+    if spec is None or isinstance(value, list):
+        return value
+    if spec.repeat and spec.max_values == 1:
+        return list(value) if isinstance(value, tuple) else [value]
+    if spec.per_distance and spec.max_values == 1 and isinstance(value, tuple):
+        return list(value)
+    return value
+
 # Keys upstream writes as float64 whatever the text looks like (param_refresh / ff_zip lists).
-FORCE_DOUBLE = frozenset("""
-RMin RMax px PixelSize Completeness MinMatchesToAcceptFrac OverArea IntensityThresh MinS_N
-YPixelSize ZPixelSize BeamStopY BeamStopZ DetDist MaxDev OmegaStart OmegaFirstFile OmegaStep step
-BadPxIntensity GapIntensity FitWeightMean PixelSplittingRBin tolTilts tolBC tolLsd DiscArea
-OverlapLength ReferenceRingCurrent zDiffThresh GlobalPosition tolPanelFit tolP tolP0 tolP1 tolP2
-tolP3 tolP4 tolShifts tolRotation tolLsdPanel tolP2Panel DoubletSeparation MultFactor StepSizePos
-tInt tGap StepSizeOrient MarginRadius MarginRadial MarginEta MarginOme MargABG MargABC OmeBinSize
-EtaBinSize RBinSize EtaMin MinEta EtaMax X Y Z U V W SHpL Polariz MaxOmeSpotIDsToIndex
-MinOmeSpotIDsToIndex BeamThickness Wedge Rsample Hbeam Vsample RhoD MaxRingRad Lsd Wavelength Width
-WidthTthPx UpperBoundThreshold p0 p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 p11 p12 p13 p14 Parallax tx ty tz
-tolP5 tolP6 tolP7 tolP8 tolP9 tolP10 tolP11 tolP12 tolP13 tolP14 tolParallax WeightMask
-WeightFitRMSE QBinSize QMin QMax iso_R2 iso_R4 iso_R6 a1 phi1 a2 phi2 a3 phi3 a4 phi4 a5 phi5 a6
-phi6
-""".split())
+FORCE_DOUBLE = frozenset([
+    "RMin", "RMax", "px", "PixelSize", "Completeness", "MinMatchesToAcceptFrac", "OverArea",
+    "IntensityThresh", "MinS_N", "YPixelSize", "ZPixelSize", "BeamStopY", "BeamStopZ",
+    "DetDist", "MaxDev", "OmegaStart", "OmegaFirstFile", "OmegaStep", "step", "BadPxIntensity",
+    "GapIntensity", "FitWeightMean", "PixelSplittingRBin", "tolTilts", "tolBC", "tolLsd",
+    "DiscArea", "OverlapLength", "ReferenceRingCurrent", "zDiffThresh", "GlobalPosition",
+    "tolPanelFit", "tolP", "tolP0", "tolP1", "tolP2", "tolP3", "tolP4", "tolShifts",
+    "tolRotation", "tolLsdPanel", "tolP2Panel", "DoubletSeparation", "MultFactor",
+    "StepSizePos", "tInt", "tGap", "StepSizeOrient", "MarginRadius", "MarginRadial",
+    "MarginEta", "MarginOme", "MargABG", "MargABC", "OmeBinSize", "EtaBinSize", "RBinSize",
+    "EtaMin", "MinEta", "EtaMax", "X", "Y", "Z", "U", "V", "W", "SHpL", "Polariz",
+    "MaxOmeSpotIDsToIndex", "MinOmeSpotIDsToIndex", "BeamThickness", "Wedge", "Rsample",
+    "Hbeam", "Vsample", "RhoD", "MaxRingRad", "Lsd", "Wavelength", "Width", "WidthTthPx",
+    "UpperBoundThreshold", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10",
+    "p11", "p12", "p13", "p14", "Parallax", "tx", "ty", "tz", "tolP5", "tolP6", "tolP7",
+    "tolP8", "tolP9", "tolP10", "tolP11", "tolP12", "tolP13", "tolP14", "tolParallax",
+    "WeightMask", "WeightFitRMSE", "QBinSize", "QMin", "QMax", "iso_R2", "iso_R4", "iso_R6",
+    "a1", "phi1", "a2", "phi2", "a3", "phi3", "a4", "phi4", "a5", "phi5", "a6", "phi6",
+])
 # Keys upstream writes as int32.
-FORCE_INT32 = frozenset("""
-Twins MaxNFrames DoFit DiscModel UseMaximaPositions UsePixelOverlap MaxNrPx MinNrPx MaxNPeaks
-PhaseNr NumPhases MinNrSpots UseFriedelPairs OverallRingToIndex OverAllRingToIndex SpaceGroup
-LayerNr DoFullImage SkipFrame SumImages Normalize SaveIndividualFrames OmegaSumFrames
-NrFilesPerSweep NPanelsY NPanelsZ Padding PanelSizeY PanelSizeZ PanelGapsY PanelGapsZ doPeakFit
-nIterations NormalizeRingWeights OutlierIterations WeightByRadius WeightByFitSNR L2Objective
-PerPanelLsd PerPanelDistortion FixPanelID MinIndicesForFit LocalMaximaOnly FitParallax ImTransOpt
-""".split())
+FORCE_INT32 = frozenset([
+    "Twins", "MaxNFrames", "DoFit", "DiscModel", "UseMaximaPositions", "UsePixelOverlap",
+    "MaxNrPx", "MinNrPx", "MaxNPeaks", "PhaseNr", "NumPhases", "MinNrSpots", "UseFriedelPairs",
+    "OverallRingToIndex", "OverAllRingToIndex", "SpaceGroup", "LayerNr", "DoFullImage",
+    "SkipFrame", "SumImages", "Normalize", "SaveIndividualFrames", "OmegaSumFrames",
+    "NrFilesPerSweep", "NPanelsY", "NPanelsZ", "Padding", "PanelSizeY", "PanelSizeZ",
+    "PanelGapsY", "PanelGapsZ", "doPeakFit", "nIterations", "NormalizeRingWeights",
+    "OutlierIterations", "WeightByRadius", "WeightByFitSNR", "L2Objective", "PerPanelLsd",
+    "PerPanelDistortion", "FixPanelID", "MinIndicesForFit", "LocalMaximaOnly", "FitParallax",
+    "ImTransOpt",
+])
 # Keys upstream writes as strings even when they look like numbers.
-FORCE_STRING = frozenset("""
-GapFile BadPxFile ResultFolder resultFolder PanelShiftsFile MaskFile GrainsFile
-ResidualCorrectionMap
-""".split())
+FORCE_STRING = frozenset([
+    "GapFile", "BadPxFile", "ResultFolder", "resultFolder", "PanelShiftsFile", "MaskFile",
+    "GrainsFile", "ResidualCorrectionMap",
+])
 
 # Placeholder nodes (upstream writes them when the key is absent).
 _PLACEHOLDERS: dict[str, NDArray[Any]] = {
@@ -395,7 +419,7 @@ def params_from_archive_nodes(nodes: Mapping[str, NDArray[Any]]) -> dict[str, An
         elif name == "LatticeParameter":
             out[key] = tuple(float(x) for x in arr.ravel())
         else:
-            out[key] = _python_value(arr)
+            out[key] = _as_registry_shape(key, _python_value(arr))
     if ycen is not None and zcen is not None:
         if ycen.size == 1 and zcen.size == 1:
             out["BC"] = (float(ycen.ravel()[0]), float(zcen.ravel()[0]))

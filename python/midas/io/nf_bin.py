@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from midas.errors import FormatError, ParamError
 from midas.io.frames import FrameSeries, PathLike
 
-__all__ = ["NFBinPeaks", "read_nf_bin", "write_nf_bin", "NFBinFrames", "nf_bin_paths"]
+__all__ = ["NFBinFrames", "NFBinPeaks", "nf_bin_paths", "read_nf_bin", "write_nf_bin"]
 
 _MAGIC = 0xFEEDBEEF
 _HEADER = struct.Struct("<IHHHHIHH")  # 20 bytes, then the name
@@ -169,8 +169,8 @@ def write_nf_bin(path: PathLike, peaks: NFBinPeaks) -> None:
     """
     from midas.io._atomic import atomic_output
 
-    cols = [np.asarray(peaks.y_px), np.asarray(peaks.z_px), np.asarray(peaks.intensity),
-            np.asarray(peaks.peak_id)]
+    cols: list[NDArray[Any]] = [np.asarray(peaks.y_px), np.asarray(peaks.z_px),
+                                np.asarray(peaks.intensity), np.asarray(peaks.peak_id)]
     n = cols[0].shape[0]
     if any(c.ndim != 1 or c.shape[0] != n for c in cols):
         raise ParamError(f"{path}: y_px, z_px, intensity, peak_id must be 1-D of equal length; "

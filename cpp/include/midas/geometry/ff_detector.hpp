@@ -59,9 +59,11 @@ struct FFModel {
     double px_y_um, px_z_um;
     double inv_rho_d;  ///< 1/RhoD (1/µm)
     double parallax_um;
-    /// Distortion terms D = 1 + Σ_k coef[k]·ρ^power[k]·cos(fold[k]·η' + phase_rad[k]), η' = π/2 − η.
+    /// Distortion terms D = 1 + Σ_k coef[k]·ρ^power[k]·cos(fold[k]·η' + φ_k), η' = π/2 − η,
+    /// with cos φ_k, sin φ_k stored (φ_k = 0 for the isotropic terms, fold 0).
     double coef[n_distortion_terms];
-    double phase_rad[n_distortion_terms];
+    double cos_phase[n_distortion_terms];
+    double sin_phase[n_distortion_terms];
     int power[n_distortion_terms];
     int fold[n_distortion_terms];
 };
@@ -87,84 +89,147 @@ struct IdealPoint {
 };
 
 /// Distortion polynomial D(ρ, η) and its partial derivatives ∂D/∂ρ, ∂D/∂η (η in rad).
-MIDAS_HD inline double distortion_poly(const FFModel& m, double rho, double eta_rad, double& d_drho,
-                                       double& d_deta) {
-    const double eta_p = half_pi - eta_rad;
+///
+/// η enters only through cos η and sin η (`cos_eta`, `sin_eta`); the multiple angles
+/// cos(f·η'), sin(f·η') of η' = π/2 − η (cos η' = sin η, sin η' = cos η) come from the recurrence
+/// of (cos η' + i sin η')^f, so no trigonometric function is evaluated here. With
+/// `Derivs = false` the derivative outputs are left untouched.
+template <bool Derivs>
+MIDAS_HD inline double distortion_poly(const FFModel& m, double rho, double cos_eta, double sin_eta,
+                                       double& d_drho, double& d_deta) {
     double rp[7];
     rp[0] = 1.0;
     for (int k = 1; k < 7; ++k) rp[k] = rp[k - 1] * rho;
+    // cf[f] = cos(f·η'), sf[f] = sin(f·η'), f = 0..6
+    double cf[7];
+    double sf[7];
+    cf[0] = 1.0;
+    sf[0] = 0.0;
+    cf[1] = sin_eta;
+    sf[1] = cos_eta;
+    for (int f = 2; f < 7; ++f) {
+        cf[f] = cf[f - 1] * cf[1] - sf[f - 1] * sf[1];
+        sf[f] = sf[f - 1] * cf[1] + cf[f - 1] * sf[1];
+    }
     double d = 1.0;
-    d_drho = 0.0;
-    d_deta = 0.0;
+    double dr = 0.0;
+    double de = 0.0;
     for (int k = 0; k < n_distortion_terms; ++k) {
         const double a = m.coef[k];
         if (a == 0.0) continue;
         const int n = m.power[k];
         const int f = m.fold[k];
-        double c = 1.0;
-        double s = 0.0;
-        if (f != 0) {
-            const double ang = f * eta_p + m.phase_rad[k];
-            c = std::cos(ang);
-            s = std::sin(ang);
-        }
+        const double c = cf[f] * m.cos_phase[k] - sf[f] * m.sin_phase[k];  // cos(f·η' + φ)
         d += a * rp[n] * c;
-        d_drho += a * n * rp[n - 1] * c;
-        d_deta += a * f * rp[n] * s;  // d/dη cos(f(π/2 − η) + φ) = f·sin(f(π/2 − η) + φ)
+        if (Derivs) {
+            const double s = sf[f] * m.cos_phase[k] + cf[f] * m.sin_phase[k];  // sin(f·η' + φ)
+            dr += a * n * rp[n - 1] * c;
+            de += a * f * rp[n] * s;  // d/dη cos(f(π/2 − η) + φ) = f·sin(f(π/2 − η) + φ)
+        }
+    }
+    if (Derivs) {
+        d_drho = dr;
+        d_deta = de;
     }
     return d;
 }
 
-/// Radial factor g(R, η) = R_corr/R = D(R/RhoD, η) + parallax/√(Lsd² + R²), with ∂g/∂R, ∂g/∂η.
-MIDAS_HD inline double radial_factor(const FFModel& m, double r_um, double eta_rad, double& g_r,
+/// Radial factor g(R, η) = R_corr/R = D(R/RhoD, η) + parallax/√(Lsd² + R²), with ∂g/∂R, ∂g/∂η
+/// when `Derivs` (η given by cos η, sin η).
+template <bool Derivs>
+MIDAS_HD inline double radial_factor(const FFModel& m, double r_um, double cos_eta, double sin_eta, double& g_r,
                                      double& g_eta) {
     double d_drho = 0.0;
     double d_deta = 0.0;
-    double g = distortion_poly(m, r_um * m.inv_rho_d, eta_rad, d_drho, d_deta);
-    g_r = d_drho * m.inv_rho_d;
-    g_eta = d_deta;
+    double g = distortion_poly<Derivs>(m, r_um * m.inv_rho_d, cos_eta, sin_eta, d_drho, d_deta);
+    if (Derivs) {
+        g_r = d_drho * m.inv_rho_d;
+        g_eta = d_deta;
+    }
     if (m.parallax_um != 0.0) {
         const double q = m.lsd_um * m.lsd_um + r_um * r_um;
         const double sq = std::sqrt(q);
         g += m.parallax_um / sq;
-        g_r -= m.parallax_um * r_um / (q * sq);
+        if (Derivs) g_r -= m.parallax_um * r_um / (q * sq);
     }
     return g;
+}
+
+/// cos η and sin η of the point (u, v) (η = atan2(−u, v)); (1, 0) at the origin, like eta_from_yz.
+MIDAS_HD inline void cos_sin_eta(double u, double v, double r, double& cos_eta, double& sin_eta) {
+    if (r > 0.0) {
+        cos_eta = v / r;
+        sin_eta = -u / r;
+    } else {
+        cos_eta = 1.0;
+        sin_eta = 0.0;
+    }
+}
+
+/// The tilted pixel relative to (Lsd, 0, 0) in the lab: (X', Y', Z') = T·(0, Yc, Zc).
+struct TiltedPixel {
+    double xp_um;
+    double yp_um;
+    double zp_um;
+};
+
+MIDAS_HD inline TiltedPixel tilted_pixel(const FFModel& m, double y_px, double z_px) {
+    const double yc = -(y_px - m.bc_y_px) * m.px_y_um;
+    const double zc = (z_px - m.bc_z_px) * m.px_z_um;
+    return TiltedPixel{m.t[1] * yc + m.t[2] * zc, m.t[4] * yc + m.t[5] * zc, m.t[7] * yc + m.t[8] * zc};
 }
 
 /// Pixel -> (u, v): the tilted pixel projected from the sample onto the untilted plane at Lsd
 /// (lab y, z in µm, no distortion). False when the pixel lies behind the sample (Lsd + X' ≤ 0).
 MIDAS_HD inline bool pixel_to_plane(const FFModel& m, double y_px, double z_px, double& u_um, double& v_um) {
-    const double yc = -(y_px - m.bc_y_px) * m.px_y_um;
-    const double zc = (z_px - m.bc_z_px) * m.px_z_um;
-    const double xp = m.t[1] * yc + m.t[2] * zc;
-    const double yp = m.t[4] * yc + m.t[5] * zc;
-    const double zp = m.t[7] * yc + m.t[8] * zc;
-    const double w = m.lsd_um + xp;
+    const TiltedPixel tp = tilted_pixel(m, y_px, z_px);
+    const double w = m.lsd_um + tp.xp_um;
     if (!(w > 0.0)) return false;
     const double s = m.lsd_um / w;
-    u_um = s * yp;
-    v_um = s * zp;
+    u_um = s * tp.yp_um;
+    v_um = s * tp.zp_um;
+    return true;
+}
+
+/// Corrected polar coordinates of a pixel: (u, v) on the plane, g = R_corr/R, R_corr and η.
+struct CorrectedPolar {
+    double u_um;
+    double v_um;
+    double g;
+    double r_um;  ///< R_corr
+    double eta_rad;
+};
+
+/// Pixel -> (R_corr, η) (§5.1–5.5 of docs/conventions.md). False for a pixel behind the sample.
+MIDAS_HD inline bool pixel_to_corrected_polar(const FFModel& m, double y_px, double z_px, CorrectedPolar& out) {
+    double u = 0.0;
+    double v = 0.0;
+    if (!pixel_to_plane(m, y_px, z_px, u, v)) return false;
+    const double r = std::sqrt(u * u + v * v);
+    double ce = 1.0;
+    double se = 0.0;
+    cos_sin_eta(u, v, r, ce, se);
+    double unused_r = 0.0;
+    double unused_e = 0.0;
+    const double g = radial_factor<false>(m, r, ce, se, unused_r, unused_e);
+    out.u_um = u;
+    out.v_um = v;
+    out.g = g;
+    out.r_um = r * g;
+    out.eta_rad = eta_from_yz(u, v);
     return true;
 }
 
 /// Pixel -> ideal coordinates (the full model of the file header). False (and `out` untouched)
 /// when the pixel lies behind the sample.
 MIDAS_HD inline bool pixel_to_ideal(const FFModel& m, double y_px, double z_px, IdealPoint& out) {
-    double u = 0.0;
-    double v = 0.0;
-    if (!pixel_to_plane(m, y_px, z_px, u, v)) return false;
-    const double r = std::sqrt(u * u + v * v);
-    const double eta = eta_from_yz(u, v);
-    double g_r = 0.0;
-    double g_eta = 0.0;
-    const double g = radial_factor(m, r, eta, g_r, g_eta);
-    const double rc = r * g;
-    out.r_um = rc;
-    out.eta_rad = eta;
-    out.tth_rad = std::atan(rc / m.lsd_um);
-    out.y_um = g * u;
-    out.z_um = g * v;
+    CorrectedPolar cp{};
+    if (!pixel_to_corrected_polar(m, y_px, z_px, cp)) return false;
+    out.r_um = cp.r_um;
+    out.eta_rad = cp.eta_rad;
+    out.tth_rad = std::atan(cp.r_um / m.lsd_um);
+    out.y_um = cp.g * cp.u_um;
+    out.z_um = cp.g * cp.v_um;
     return true;
 }
 
@@ -174,16 +239,12 @@ MIDAS_HD inline bool pixel_to_ideal(const FFModel& m, double y_px, double z_px, 
 /// Chain: (Y, Z) -> (Yc, Zc) -> (X', Y', Z') -> (u, v) -> (y, z) = g(R, η)·(u, v), with
 /// ∂u/∂q = s·∂Y'/∂q − u·∂X'/∂q/(Lsd + X'), ∂R/∂u = u/R, ∂η/∂u = −v/R², ∂η/∂v = u/R².
 MIDAS_HD inline bool ideal_yz_jacobian(const FFModel& m, double y_px, double z_px, double f[2], double jac[4]) {
-    const double yc = -(y_px - m.bc_y_px) * m.px_y_um;
-    const double zc = (z_px - m.bc_z_px) * m.px_z_um;
-    const double xp = m.t[1] * yc + m.t[2] * zc;
-    const double yp = m.t[4] * yc + m.t[5] * zc;
-    const double zp = m.t[7] * yc + m.t[8] * zc;
-    const double w = m.lsd_um + xp;
+    const TiltedPixel tp = tilted_pixel(m, y_px, z_px);
+    const double w = m.lsd_um + tp.xp_um;
     if (!(w > 0.0)) return false;
     const double s = m.lsd_um / w;
-    const double u = s * yp;
-    const double v = s * zp;
+    const double u = s * tp.yp_um;
+    const double v = s * tp.zp_um;
     // d(X', Y', Z')/dY = -px_y·T[:,1], d/dZ = px_z·T[:,2]
     const double xq[2] = {-m.px_y_um * m.t[1], m.px_z_um * m.t[2]};
     const double yq[2] = {-m.px_y_um * m.t[4], m.px_z_um * m.t[5]};
@@ -196,10 +257,12 @@ MIDAS_HD inline bool ideal_yz_jacobian(const FFModel& m, double y_px, double z_p
     }
     const double r2 = u * u + v * v;
     const double r = std::sqrt(r2);
-    const double eta = eta_from_yz(u, v);
+    double ce = 1.0;
+    double se = 0.0;
+    cos_sin_eta(u, v, r, ce, se);
     double g_r = 0.0;
     double g_eta = 0.0;
-    const double g = radial_factor(m, r, eta, g_r, g_eta);
+    const double g = radial_factor<true>(m, r, ce, se, g_r, g_eta);
     double gu = 0.0;
     double gv = 0.0;
     if (r > 0.0) {

@@ -24,6 +24,7 @@
 #include "midas/core/hd.hpp"
 #include "midas/core/span.hpp"
 #include "midas/geometry/angles.hpp"
+#include "midas/geometry/rotation.hpp"
 
 namespace midas::geometry {
 
@@ -96,15 +97,12 @@ MIDAS_HD inline bool wedge_apply(double eta0_rad, double tth_rad, double omega0_
     const double target = (g0[0] + sw * g0[2]) / cw;
     double delta = 0.0;
     if (!detail::nearest_z_rotation(g0, target, delta)) return false;
-    const double cd = std::cos(delta);
-    const double sd = std::sin(delta);
-    const double ux = g0[0] * cd - g0[1] * sd;
-    const double uy = g0[0] * sd + g0[1] * cd;
-    const double uz = g0[2];
-    const double ly = uy;
-    const double lz = sw * ux + cw * uz;
+    double ux = 0.0;
+    double uy = 0.0;
+    rotate_about_z(g0[0], g0[1], delta, ux, uy);
+    // L = Ry(−W)·u: L_y = u_y, L_z = sin W·u_x + cos W·u_z
     omega1_rad = wrap_rad(omega0_rad + delta);
-    eta1_rad = eta_from_yz(ly, lz);
+    eta1_rad = eta_from_yz(uy, sw * ux + cw * g0[2]);
     return true;
 }
 
@@ -120,9 +118,9 @@ MIDAS_HD inline bool wedge_correct(double eta1_rad, double tth_rad, double omega
     const double v[3] = {cw * l[0] + sw * l[2], l[1], -sw * l[0] + cw * l[2]};
     double delta = 0.0;
     if (!detail::nearest_z_rotation(v, l[0], delta)) return false;  // l[0] = −sin θ
-    const double cd = std::cos(delta);
-    const double sd = std::sin(delta);
-    const double uy = v[0] * sd + v[1] * cd;
+    double ux = 0.0;
+    double uy = 0.0;
+    rotate_about_z(v[0], v[1], delta, ux, uy);
     omega0_rad = wrap_rad(omega1_rad + delta);
     eta0_rad = eta_from_yz(uy, v[2]);
     return true;

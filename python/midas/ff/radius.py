@@ -1,0 +1,229 @@
+"""Ring assignment, grain volume and grain radius of merged spots (upstream ``CalcRadiusAllZarr``).
+
+Each merged spot is given to every ring of ``RingThresh`` whose ideal radius ``Lsd·tan 2θ`` lies
+within ``Width`` of the spot's (uncorrected) radius; a spot near two rings appears once per ring.
+The spot's grain volume follows from its intensity relative to the ring's powder intensity:
+
+    PowderIntensity_ring = Σ IntegratedIntensity of the ring's spots / n_frames
+    Δω = |step| + MaxOme − MinOme,   NImgs = Δω / |step|,   θ = ½·atan(R·px / Lsd)
+    Δθ = asin(sin θ·cos Δω + cos θ·|sin η|·sin Δω) − θ
+    V = ½·m_hkl·Δθ·cos θ·V_gauge·I / (NImgs·PowderIntensity),   r = (3V/4π)^{1/3}
+
+with ``m_hkl`` the number of reflections of the ring and ``V_gauge`` = ``Vsample`` (or
+``Hbeam·π·Rsample²``; ``DiscArea`` with ``DiscModel 1``, where r = √(V/π)). upstream_facts.md §4.3,
+§3.6.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from midas.errors import ParamError
+from midas.ff.merge import MergedSpots
+
+__all__ = ["RADIUS_COLUMNS", "RingSpots", "RadiusSettings", "calc_radius"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of upstream's ``Radius_StartNr_<s>_EndNr_<e>.csv`` (24).
+RADIUS_COLUMNS: tuple[str, ...] = (
+    "SpotID", "IntegratedIntensity", "Omega", "YCen", "ZCen", "IMax", "MinOme", "MaxOme", "Radius", "Theta",
+    "Eta", "DeltaOmega", "NImgs", "RingNr", "GrainVolume", "GrainRadius", "PowderIntensity", "SigmaR", "SigmaEta",
+    "NrPx", "NrPxTot", "RawSumIntensity", "maskTouched", "FitRMSE",
+)
+_C = {name: i for i, name in enumerate(RADIUS_COLUMNS)}
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusSettings:
+    """What CalcRadius needs.
+
+    Attributes
+    ----------
+    ring_numbers : tuple of int
+        Rings considered (``RingThresh`` order).
+    ring_radius_um : tuple of float
+        Ideal ring radius ``Lsd·tan 2θ`` of each, µm.
+    ring_multiplicity : tuple of int
+        Reflections (hkls.csv rows) of each ring.
+    width_um : float
+        ``Width``: largest |spot radius − ring radius|, µm.
+    pixel_size_um : float
+        ``px``.
+    lsd_um : float
+        ``Lsd``.
+    omega_step_deg : float
+        ``OmegaStep`` (its magnitude is one frame of ω).
+    n_frames : int
+        Frames of the scan (the powder intensity is per frame).
+    gauge_volume_um3 : float
+        ``Vsample``, or ``Hbeam·π·Rsample²`` when Vsample is 0/absent, or ``DiscArea`` with
+        ``DiscModel 1``.
+    disc_model : bool
+        ``DiscModel 1``: grain radius √(V/π) instead of (3V/4π)^{1/3}.
+    """
+
+    ring_numbers: tuple[int, ...]
+    ring_radius_um: tuple[float, ...]
+    ring_multiplicity: tuple[int, ...]
+    width_um: float
+    pixel_size_um: float
+    lsd_um: float
+    omega_step_deg: float
+    n_frames: int
+    gauge_volume_um3: float
+    disc_model: bool = False
+
+    @classmethod
+    def from_params(cls, p: Mapping[str, object] | object, *, n_frames: int,
+                    hkl_table: object | None = None) -> RadiusSettings:
+        """Build from MIDAS parameters (``RingThresh``, ``Width``, ``px``, ``Lsd``, ``OmegaStep``,
+        ``Vsample``/``Hbeam``/``Rsample``/``DiscModel``/``DiscArea`` and the hkl keys).
+
+        Raises
+        ------
+        ParamError
+            A key is missing, or a RingThresh ring is not in the hkl list.
+        """
+        from midas.crystal.hkl import hkl_table_from_params
+        from midas.ff.peaksearch import _get, _last
+
+        table = hkl_table if hkl_table is not None else hkl_table_from_params(p)
+        rings = [int(r) for r, _t in _get(p, "RingThresh", [])]
+        if not rings:
+            raise ParamError("CalcRadius needs RingThresh lines (the rings spots are assigned to)")
+        nr = np.asarray(table.ring_nr)  # type: ignore[attr-defined]
+        rad = np.asarray(table.radius_um)  # type: ignore[attr-defined]
+        radii, mult = [], []
+        for r in rings:
+            rows = np.flatnonzero(nr == r)
+            if rows.size == 0:
+                raise ParamError(f"RingThresh ring {r} is not among the rings of the hkl list (1..{int(nr.max())})")
+            radii.append(float(rad[rows[0]]))
+            mult.append(int(rows.size))
+        vsample = float(_last(_get(p, "Vsample", 0.0)) or 0.0)
+        disc = bool(int(_last(_get(p, "DiscModel", 0)) or 0))
+        if disc:
+            gauge = float(_last(_get(p, "DiscArea", 0.0)))
+        elif vsample != 0.0:
+            gauge = vsample
+        else:
+            gauge = float(_last(_get(p, "Hbeam", 0.0))) * math.pi * float(_last(_get(p, "Rsample", 0.0))) ** 2
+        step = _last(_get(p, "OmegaStep", None))
+        if step is None:
+            raise ParamError("CalcRadius needs OmegaStep")
+        return cls(ring_numbers=tuple(rings), ring_radius_um=tuple(radii), ring_multiplicity=tuple(mult),
+                   width_um=float(_last(_get(p, "Width", 1500.0))), pixel_size_um=float(_last(_get(p, "px", 0.0))),
+                   lsd_um=float(_last(_get(p, "Lsd", 0.0))), omega_step_deg=float(step), n_frames=int(n_frames),
+                   gauge_volume_um3=gauge, disc_model=disc)
+
+
+@dataclass(frozen=True, slots=True)
+class RingSpots:
+    """Merged spots with their ring, θ, ω width and grain size (one row per spot and ring).
+
+    Attributes
+    ----------
+    rows : (S, 24) float64
+        Columns :data:`RADIUS_COLUMNS`; SpotID = row + 1.
+    merged_index : (S,) int64
+        Row of each spot in ``merged.rows``.
+    merged : MergedSpots
+        The spots these rows come from.
+    settings : RadiusSettings
+    """
+
+    rows: NDArray[np.float64]
+    merged_index: NDArray[np.int64]
+    merged: MergedSpots
+    settings: RadiusSettings
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def column(self, name: str) -> NDArray[np.float64]:
+        """One column by its upstream name (see :data:`RADIUS_COLUMNS`)."""
+        try:
+            return self.rows[:, _C[name]]
+        except KeyError:
+            raise ParamError(f"no Radius column {name!r}; columns are {RADIUS_COLUMNS}") from None
+
+
+def calc_radius(merged: MergedSpots, settings: RadiusSettings) -> RingSpots:
+    """Assign merged spots to rings and compute their grain volume and radius.
+
+    Parameters
+    ----------
+    merged : MergedSpots
+    settings : RadiusSettings
+
+    Returns
+    -------
+    RingSpots
+        Spots in merged order; a spot within ``Width`` of several rings appears once per ring, in
+        ``ring_numbers`` order. Spots near no ring are left out.
+
+    Raises
+    ------
+    ParamError
+        For a non-positive pixel size, distance, step or frame count.
+
+    Notes
+    -----
+    See the module docstring for the equations (upstream ``CalcRadiusAllZarr.c``).
+    """
+    s = settings
+    for name in ("pixel_size_um", "lsd_um"):
+        if not getattr(s, name) > 0:
+            raise ParamError(f"calc_radius: {name} = {getattr(s, name)}, expected > 0")
+    if s.omega_step_deg == 0 or s.n_frames <= 0:
+        raise ParamError(f"calc_radius: OmegaStep = {s.omega_step_deg}, n_frames = {s.n_frames}; expected a "
+                         f"non-zero step and at least one frame")
+    m = merged.rows
+    from midas.ff.merge import RESULT_COLUMNS
+
+    rc = {name: i for i, name in enumerate(RESULT_COLUMNS)}
+    r_um = m[:, rc["Radius"]] * s.pixel_size_um
+    ring_r = np.asarray(s.ring_radius_um)
+    hit = np.abs(r_um[:, None] - ring_r[None, :]) < s.width_um  # (M, n_rings)
+    spot_idx, ring_idx = np.nonzero(hit)  # row-major: spot order, then ring order
+    n = spot_idx.size
+    out = np.zeros((n, len(RADIUS_COLUMNS)))
+    src = m[spot_idx]
+    step = abs(s.omega_step_deg)
+    theta = 0.5 * np.degrees(np.arctan(src[:, rc["Radius"]] * s.pixel_size_um / s.lsd_um))
+    d_ome = step + src[:, rc["MaxOme"]] - src[:, rc["MinOme"]]
+    n_img = d_ome / step
+    intensity = src[:, rc["IntegratedIntensity"]]
+    powder = np.bincount(ring_idx, weights=intensity, minlength=ring_r.size) / s.n_frames
+    eta = src[:, rc["Eta"]]
+    th, dw = np.radians(theta), np.radians(d_ome)
+    arg = np.sin(th) * np.cos(dw) + np.cos(th) * np.abs(np.sin(np.radians(eta))) * np.sin(dw)
+    d_theta = np.arcsin(np.clip(arg, -1.0, 1.0)) - th
+    mult = np.asarray(s.ring_multiplicity, dtype=np.float64)[ring_idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vol = 0.5 * mult * d_theta * np.cos(th) * s.gauge_volume_um3 * intensity / (n_img * powder[ring_idx])
+    rad = np.sqrt(vol / np.pi) if s.disc_model else np.cbrt(3.0 * vol / (4.0 * np.pi))
+    out[:, _C["SpotID"]] = np.arange(1, n + 1)
+    for name in ("IntegratedIntensity", "Omega", "YCen", "ZCen", "IMax", "MinOme", "MaxOme", "Radius", "Eta",
+                 "SigmaR", "SigmaEta", "NrPx", "NrPxTot", "RawSumIntensity", "maskTouched", "FitRMSE"):
+        out[:, _C[name]] = src[:, rc[name]]
+    out[:, _C["Theta"]] = theta
+    out[:, _C["DeltaOmega"]] = d_ome
+    out[:, _C["NImgs"]] = n_img
+    out[:, _C["RingNr"]] = np.asarray(s.ring_numbers, dtype=np.float64)[ring_idx]
+    out[:, _C["GrainVolume"]] = vol
+    out[:, _C["GrainRadius"]] = rad
+    out[:, _C["PowderIntensity"]] = powder[ring_idx]
+    n_none = int((~hit.any(axis=1)).sum())
+    if n_none:
+        log.info("calc_radius: %d of %d merged spots lie farther than Width = %g µm from every ring and are left out",
+                 n_none, m.shape[0], s.width_um)
+    return RingSpots(rows=out, merged_index=spot_idx.astype(np.int64), merged=merged, settings=s)
+
