@@ -16,6 +16,7 @@ namespace {
 
 constexpr double kDeg = M_PI / 180.0;
 constexpr int kNP = 12;  // pos 3, rotation 3, B entries 6
+constexpr double kHuber = 3.0;  // robust-loss threshold, in units of the residual scales
 // upper-triangular entries of B (row-major indices) and their (row, column)
 constexpr int kBIdx[6] = {0, 1, 2, 4, 5, 8};
 constexpr int kBRow[6] = {0, 0, 0, 1, 1, 2};
@@ -84,7 +85,7 @@ class Refiner {
     void predict(const State& st, std::vector<PredSpot>* out) const;
     void assign(const State& st, const Tolerance& tol, std::vector<PredSpot>& pred, std::vector<Pair>* pairs) const;
     bool residuals(const State& st, const std::vector<Pair>& pairs, double s_yz, double s_ome, bool want_jac,
-                   std::vector<double>* r, std::vector<double>* jac) const;
+                   std::vector<double>* r, std::vector<double>* jac, bool robust = true) const;
     [[nodiscard]] bool feasible(const State& st) const;
     void project_position(State* st) const;
     int fit(State* st, const std::vector<Pair>& pairs, double s_yz, double s_ome) const;
@@ -194,7 +195,7 @@ void Refiner::assign(const State& st, const Tolerance& tol, std::vector<PredSpot
 }
 
 bool Refiner::residuals(const State& st, const std::vector<Pair>& pairs, double s_yz, double s_ome, bool want_jac,
-                        std::vector<double>* r, std::vector<double>* jac) const {
+                        std::vector<double>* r, std::vector<double>* jac, bool robust) const {
     const std::size_t n = pairs.size();
     r->assign(3 * n, 0.0);
     if (want_jac) jac->assign(3 * n * kNP, 0.0);
@@ -211,8 +212,13 @@ bool Refiner::residuals(const State& st, const std::vector<Pair>& pairs, double 
         ri[0] = (m.y_um - obs_.y_um[j]) / s_yz;
         ri[1] = (m.z_um - obs_.z_um[j]) / s_yz;
         ri[2] = wrap_deg(m.omega_deg - obs_.omega_deg[j]) / s_ome;
+        // Huber weight on the spot's normalised residual: spots beyond kHuber σ count linearly,
+        // so a few wrong spots (overlaps) cannot pull the grain (IRLS: weight frozen in the Jacobian)
+        const double norm = std::sqrt(ri[0] * ri[0] + ri[1] * ri[1] + ri[2] * ri[2]);
+        const double sw = robust && norm > kHuber ? std::sqrt(kHuber / norm) : 1.0;
+        for (int c = 0; c < 3; ++c) ri[c] *= sw;
         if (!want_jac) continue;
-        const double inv[3] = {1.0 / s_yz, 1.0 / s_yz, 1.0 / s_ome};
+        const double inv[3] = {sw / s_yz, sw / s_yz, sw / s_ome};
         // dG/dw_k = e_k × G
         const double dg_dw[3][3] = {{0.0, -g[2], g[1]}, {g[2], 0.0, -g[0]}, {-g[1], g[0], 0.0}};  // [k][component]
         const double* hk = hkls_.hkl.data() + 3 * h;
@@ -383,7 +389,7 @@ double robust_scale(std::vector<double>& v) {
 
 void Refiner::scales(const State& st, const std::vector<Pair>& pairs, double* s_yz, double* s_ome) const {
     std::vector<double> r, dummy;
-    if (!residuals(st, pairs, 1.0, 1.0, false, &r, &dummy)) {
+    if (!residuals(st, pairs, 1.0, 1.0, false, &r, &dummy, false)) {
         *s_yz = 0.0;
         *s_ome = 0.0;
         return;
@@ -421,22 +427,27 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
         }
         pairs.swap(usable);
         if (static_cast<int>(pairs.size()) < min_spots) return out;
-        if (pass > 0 && pairs.size() == previous.size() &&
+        const bool same_pairs =
+            pass > 0 && pairs.size() == previous.size() &&
             std::equal(pairs.begin(), pairs.end(), previous.begin(),
-                       [](const Pair& a, const Pair& b) { return a.obs == b.obs && a.row == b.row; }) &&
-            pass >= 2)
-            break;
+                       [](const Pair& a, const Pair& b) { return a.obs == b.obs && a.row == b.row; });
         out.iterations += fit(&st, pairs, s_yz, s_ome);
         double sc_yz, sc_ome;
         scales(st, pairs, &sc_yz, &sc_ome);
         out.scale_yz_um = sc_yz;
         out.scale_ome_deg = sc_ome;
-        s_yz = std::max(sc_yz, cfg_.sigma_floor_yz_um);
-        s_ome = std::max(sc_ome, cfg_.sigma_floor_ome_deg);
+        const double new_yz = std::max(sc_yz, cfg_.sigma_floor_yz_um);
+        const double new_ome = std::max(sc_ome, cfg_.sigma_floor_ome_deg);
+        // done when the spots and the weights no longer change: the weights are the residual
+        // scales of the fit they weigh (a fixed point), so y/z and ω count by their real noise
+        const bool weights_settled = std::fabs(new_yz / s_yz - 1.0) < 0.05 && std::fabs(new_ome / s_ome - 1.0) < 0.05;
+        s_yz = new_yz;
+        s_ome = new_ome;
         tol.first_pass = false;
         tol.yz_um = std::min(cap_yz, std::max(cfg_.min_tol_yz_um, cfg_.tol_factor * sc_yz));
         tol.ome_deg = std::min(first_ome_cap_, std::max(cfg_.min_tol_ome_deg, cfg_.tol_factor * sc_ome));
         previous = pairs;
+        if (same_pairs && weights_settled) break;
     }
     // final assignment with the last tolerances, and statistics
     assign(st, tol, pred, &pairs);

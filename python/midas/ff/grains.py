@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from midas.errors import ParamError
 
-__all__ = ["GrainConfig", "GrainSet", "process_grains", "write_grain_ids_key", "read_grain_ids_key"]
+__all__ = ["GrainConfig", "GrainSet", "process_grains", "read_grain_ids_key", "write_grain_ids_key"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,10 @@ class GrainConfig:
     min_nr_spots : int
         [MinNrSpots] seed spots a grain needs.
     min_completeness : float
-        Refined completeness a solution needs ([Completeness] by default).
+        Completeness a solution needs after refinement (assigned / expected spots with the
+        refinement's final tolerances). Default min(0.5, [Completeness]): upstream keeps any grain
+        above 0.05; requiring half the expected spots rejects chance solutions while keeping
+        grains that lost spots to overlaps or to the ring bands.
     min_confidence : float
         Grains below this completeness are dropped (upstream 0.05).
     cluster_miso_deg, dedup_miso_deg, dedup_dist_um : float
@@ -105,7 +108,7 @@ class GrainConfig:
             "wavelength_A": _need(p, "Wavelength", where),
             "lsd_um": _need(p, "Lsd", where) if p.get("Lsd", None) is not None else _need(p, "LsdFit", where),
             "min_nr_spots": int(p.get("MinNrSpots", 1) or 1),
-            "min_completeness": float(p.get("Completeness", 0.0) or 0.0),
+            "min_completeness": min(0.5, float(p.get("Completeness", 0.5) or 0.5)),
             "beam_thickness_um": float(p.get("BeamThickness", 0.0) or 0.0),
             "global_position_um": float(p.get("GlobalPosition", 0.0) or 0.0),
         }
@@ -174,13 +177,9 @@ def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> 
     -------
     GrainSet
     """
-    from scipy.spatial import cKDTree
 
-    from midas.crystal import Lattice, matrix_to_euler
+    from midas.crystal import Lattice
     from midas.crystal.symmetry import misorientation
-    from midas.ff.strain import fable_beaudoin_strain, kenesei_strain, observed_g
-    from midas.io.grains_csv import GrainsHeader, GrainsTable
-    from midas.io.spot_matrix import SpotMatrix
 
     ref = search.refined
     idx = search.index
@@ -241,16 +240,7 @@ def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> 
         members.append(np.asarray(rows_m, np.int64).reshape(-1, 2))
     reps_a = np.asarray(reps, np.int64)
     # de-duplication: later grain dropped when an earlier one is within 0.1° and 5 µm
-    drop = np.zeros(len(reps_a), bool)
-    if len(reps_a) > 1:
-        pairs = cKDTree(ref.pos_um[reps_a]).query_pairs(config.dedup_dist_um, output_type="ndarray")
-        if len(pairs):
-            pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
-            mis = np.degrees(misorientation(ref.orient_mat[reps_a[pairs[:, 0]]], ref.orient_mat[reps_a[pairs[:, 1]]],
-                                            config.space_group, lattice=lat))
-            for (a, b), m in zip(pairs.tolist(), mis.tolist()):
-                if m < config.dedup_miso_deg and not drop[a]:
-                    drop[b] = True
+    drop = ~_dedup_keep(ref, reps_a, config)
     conf = ref.completeness[reps_a] if len(reps_a) else np.zeros(0)
     drop |= conf < config.min_confidence
     keep_idx = np.nonzero(~drop)[0]
@@ -259,7 +249,62 @@ def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> 
     n = len(reps_a)
     log.info("%d candidate solutions -> %d clusters -> %d grains", len(cand_rows), n_clusters, n)
 
-    # strains and spot tables
+    grain_ids = spots.spot_id[idx.seed[reps_a]] if n else np.zeros(0, np.int64)
+    return _grain_set(ref, reps_a, members, grain_ids, conf[keep_idx], spots, rings, config)
+
+
+def refined_grains(refined: Any, grain_id: Any, spots: Any, rings: Any, config: GrainConfig) -> GrainSet:
+    """Grains from refined given grains (``-grainsFile``): no clustering; de-duplication and the
+    completeness and confidence filters of :func:`process_grains`; GrainIDs kept from the input.
+
+    Parameters
+    ----------
+    refined : midas.ff.refine.RefineResult
+    grain_id : (G,) int
+    spots, rings, config
+        As :func:`process_grains`.
+    """
+    ids = np.asarray(grain_id, dtype=np.int64)
+    ok = (refined.ok & (refined.completeness >= config.min_completeness)
+          & (refined.completeness >= config.min_confidence))
+    rows = np.nonzero(ok)[0]
+    rows = rows[_dedup_keep(refined, rows, config)]
+    members = [np.asarray([[ids[r], -1]], np.int64) for r in rows]
+    return _grain_set(refined, rows, members, ids[rows], refined.completeness[rows], spots, rings, config)
+
+
+def _dedup_keep(ref: Any, reps_a: NDArray[np.int64], config: GrainConfig) -> NDArray[np.bool_]:
+    """Mask of the grains kept: a grain is dropped when an earlier one lies within
+    ``dedup_miso_deg`` and ``dedup_dist_um`` (position pairs from a KD-tree, O(N log N))."""
+    from scipy.spatial import cKDTree
+
+    from midas.crystal import Lattice
+    from midas.crystal.symmetry import misorientation
+
+    drop = np.zeros(len(reps_a), bool)
+    if len(reps_a) > 1:
+        pairs = cKDTree(ref.pos_um[reps_a]).query_pairs(config.dedup_dist_um, output_type="ndarray")
+        if len(pairs):
+            pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+            mis = np.degrees(misorientation(ref.orient_mat[reps_a[pairs[:, 0]]], ref.orient_mat[reps_a[pairs[:, 1]]],
+                                            config.space_group, lattice=Lattice.from_tuple(config.lattice)))
+            for (a, b), m in zip(pairs.tolist(), mis.tolist()):
+                if m < config.dedup_miso_deg and not drop[a]:
+                    drop[b] = True
+    return ~drop
+
+
+def _grain_set(ref: Any, reps_a: NDArray[np.int64], members: list[NDArray[np.int64]], grain_ids: Any, conf: Any,
+               spots: Any, rings: Any, config: GrainConfig) -> GrainSet:
+    """Strains, the Grains.csv table and the SpotMatrix rows of grains ``reps_a`` of ``ref``."""
+    from midas.crystal import matrix_to_euler
+    from midas.ff.strain import fable_beaudoin_strain, kenesei_strain, observed_g
+    from midas.io.grains_csv import GrainsHeader, GrainsTable
+    from midas.io.spot_matrix import SpotMatrix
+
+    n = len(reps_a)
+    grain_ids = np.asarray(grain_ids, dtype=np.int64)
+    conf = np.asarray(conf, dtype=np.float64)
     om = ref.orient_mat[reps_a]
     lattice = ref.lattice[reps_a]
     eps_fab = fable_beaudoin_strain(lattice, np.asarray(config.lattice), om) if n else np.zeros((0, 3, 3))
@@ -269,7 +314,6 @@ def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> 
     sm_cols: dict[str, list[NDArray[Any]]] = {k: [] for k in ("grain_id", "spot_id", "omega_deg", "y_px", "z_px",
                                                                 "omega_raw_deg", "eta_deg", "ring_nr", "y_lab_um",
                                                                 "z_lab_um", "theta_deg", "strain_error")}
-    grain_ids = spots.spot_id[idx.seed[reps_a]] if n else np.zeros(0, np.int64)
     for gi, s in enumerate(reps_a.tolist()):
         sl = ref.spots_of(s)
         rows = ref.obs[sl]
@@ -303,7 +347,7 @@ def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> 
     table = GrainsTable.from_arrays(
         om, ref.pos_um[reps_a], lattice, grain_id=grain_ids, header=header,
         diff_pos_um=ref.diff_pos_um[reps_a], diff_ome_deg=ref.diff_ome_deg[reps_a],
-        diff_angle_deg=ref.diff_angle_deg[reps_a], grain_radius_um=radius, confidence=conf[keep_idx],
+        diff_angle_deg=ref.diff_angle_deg[reps_a], grain_radius_um=radius, confidence=conf,
         strain_fab=eps_fab, strain_ken=eps_ken, rms_strain=rms, phase_nr=np.ones(n),
         euler_raw=matrix_to_euler(om) if n else np.zeros((0, 3)))
     cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in sm_cols.items()}

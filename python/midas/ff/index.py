@@ -36,8 +36,17 @@ from midas.errors import ParamError
 from midas.ff.spots import ObservedSpots
 from midas.parallel import threads
 
-__all__ = ["IndexConfig", "RingSet", "SpotIndex", "IndexResult", "SearchResult", "ring_set", "select_seeds",
-           "index_seeds", "index_and_refine"]
+__all__ = [
+    "IndexConfig",
+    "IndexResult",
+    "RingSet",
+    "SearchResult",
+    "SpotIndex",
+    "index_and_refine",
+    "index_seeds",
+    "ring_set",
+    "select_seeds",
+]
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ Upstream's six Nelder–Mead stages with wall-clock caps are replaced by one det
 least-squares problem per pass (12 parameters: 3 position, 3 rotation, 6 reciprocal-basis
 entries, which map one-to-one to a, b, c, α, β, γ).
 
-Residual weights: ``sigma_yz_um`` and ``sigma_ome_deg`` in the first pass, then the grain's own
+Residual weights (with a Huber loss beyond 3 σ per spot): ``sigma_yz_um`` and ``sigma_ome_deg`` in the first pass, then the grain's own
 robust residual scales (1.4826 × median absolute residual), so that y, z and ω count by their
 actual noise. The observed ω must be frame-centre and wedge-corrected (the front half's default).
 Frames and signs: ``docs/conventions.md``.
@@ -29,7 +29,7 @@ from midas.errors import ParamError
 from midas.ff.index import RingSet, SpotIndex, _lines, _need
 from midas.parallel import threads
 
-__all__ = ["RefineConfig", "RefineResult", "refine_grains", "DISPLACEMENTS"]
+__all__ = ["DISPLACEMENTS", "RefineConfig", "RefineResult", "refine_grains"]
 
 DISPLACEMENTS = ("parallel", "toward_point")
 """Grain-position displacement models (see :func:`midas.forward.predict_spots`)."""
@@ -61,7 +61,8 @@ class RefineConfig:
     sigma_floor_yz_um, sigma_floor_ome_deg : float
         Lower bounds of the re-estimated weights.
     n_passes, max_iter : int
-        Assignment + fit rounds; LM iterations per round.
+        Most assignment + fit rounds (they stop when the assignment and the weights no longer
+        change); LM iterations per round.
     rsample_um, hbeam_um : float
         [Rsample], [Hbeam]: position bounds (in-plane radius ≤ Rsample + 20 µm, |z| ≤ Hbeam/2).
     marg_abc_pct, marg_abg_pct : float
@@ -91,7 +92,7 @@ class RefineConfig:
     tol_factor: float = 5.0
     sigma_floor_yz_um: float = 1e-3
     sigma_floor_ome_deg: float = 1e-5
-    n_passes: int = 4
+    n_passes: int = 10
     max_iter: int = 60
     marg_abc_pct: float = 0.3
     marg_abg_pct: float = 0.3
@@ -123,9 +124,9 @@ class RefineConfig:
         """Build from a :class:`midas.params.MidasParams`.
 
         Tolerance floors and first-pass weights default from the detector pixel (``px``) and the
-        frame step (``OmegaStep``): min_tol_yz = px, min_tol_ome = |OmegaStep|, sigma_yz = px/2,
+        frame step (``OmegaStep``): min_tol_yz = px/4, min_tol_ome = |OmegaStep|, sigma_yz = px/2,
         sigma_ome = |OmegaStep|/2; without those keys (paramstest files) from the margins:
-        MarginRadial/4, MarginOme/2, MarginRadial/10, MarginOme/5.
+        MarginRadial/10, MarginOme/2, MarginRadial/10, MarginOme/5.
 
         Raises
         ------
@@ -147,7 +148,7 @@ class RefineConfig:
             "step_orient_deg": _need(p, "StepSizeOrient", where),
             "rsample_um": _need(p, "Rsample", where),
             "hbeam_um": _need(p, "Hbeam", where),
-            "min_tol_yz_um": float(px) if px else m_rad / 4,
+            "min_tol_yz_um": float(px) / 4 if px else m_rad / 10,
             "min_tol_ome_deg": abs(float(step)) if step else m_ome / 2,
             "sigma_yz_um": float(px) / 2 if px else m_rad / 10,
             "sigma_ome_deg": abs(float(step)) / 2 if step else m_ome / 5,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["score_grains", "lattice_rotation"]
+__all__ = ["lattice_rotation", "score_grains"]
 
 
 def _stats(x: NDArray[np.float64]) -> dict[str, float] | None:
@@ -108,7 +108,7 @@ def score_grains(truth: Any, result: Any, *, space_group: int, lattice: Any, ref
     ti, ri = linear_sum_assignment(cost)
     keep = ok[ti, ri]
     ti, ri = ti[keep], ri[keep]
-    out.update(matched=int(len(ti)), missed=int(len(truth) - len(ti)), spurious=int(len(result) - len(ri)))
+    out.update(matched=len(ti), missed=int(len(truth) - len(ti)), spurious=int(len(result) - len(ri)))
     out["misorientation_deg"] = _stats(miso[ti, ri])
     out["position_error_um"] = _stats(dist[ti, ri])
     rt = lattice_rotation(om_t[ti], np.asarray(truth.lattice)[ti], ref)

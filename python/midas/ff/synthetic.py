@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from midas.errors import ParamError
 from midas.ff.spots import ObservedSpots
 
-__all__ = ["random_grains", "synthetic_spots", "strained_lattices"]
+__all__ = ["random_grains", "strained_lattices", "synthetic_spots"]
 
 
 def strained_lattices(lattice: Any, strain_sample: NDArray[np.float64], orient_mat: NDArray[np.float64]
@@ -47,7 +47,7 @@ def strained_lattices(lattice: Any, strain_sample: NDArray[np.float64], orient_m
     for i, e in enumerate(eps_c):
         a = (np.eye(3) + e) @ a_ref
         lengths = np.linalg.norm(a, axis=0)
-        cos = lambda p, q: float(a[:, p] @ a[:, q] / (lengths[p] * lengths[q]))  # noqa: E731
+        cos = lambda p, q: float(a[:, p] @ a[:, q] / (lengths[p] * lengths[q]))
         out[i] = (*lengths, *np.degrees(np.arccos([cos(1, 2), cos(0, 2), cos(0, 1)])))
     return out
 

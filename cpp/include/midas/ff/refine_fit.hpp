@@ -54,7 +54,7 @@ struct RefineConfig {
     double sigma_ome_deg = 0.1;         ///< first-pass σ of ω residuals
     double sigma_floor_yz_um = 1e-3;    ///< lower bounds of the re-estimated σ
     double sigma_floor_ome_deg = 1e-5;
-    int n_passes = 4;                   ///< assignment + fit rounds
+    int n_passes = 10;                  ///< most assignment + fit rounds
     int max_iter = 60;                  ///< LM iterations per pass
     double rsample_um = 0.0;            ///< [Rsample]
     double hbeam_um = 0.0;              ///< [Hbeam]
