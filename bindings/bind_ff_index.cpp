@@ -164,7 +164,8 @@ py::dict refine(const SpotIndex& spots, const carray<double>& hkl, const carray<
                 const carray<double>& omega_windows_deg, const carray<double>& boxes_um, double margin_eta_um,
                 double margin_ome_deg, double margin_radial_um, double step_orient_deg, double tol_factor,
                 double min_tol_yz_um, double min_tol_ome_deg, double sigma_yz_um, double sigma_ome_deg,
-                double sigma_floor_yz_um, double sigma_floor_ome_deg, int n_passes, int max_iter, double rsample_um,
+                double sigma_floor_yz_um, double sigma_floor_ome_deg, int n_passes, bool adapt_weights, double huber_k,
+                int max_iter, double rsample_um,
                 double hbeam_um, double marg_abc_pct, double marg_abg_pct, const carray<double>& lattice_ref,
                 bool fit_position, bool fit_orientation, bool fit_strain, int min_spots) {
     check_shape(hkl, "hkl", {-1, 3});
@@ -203,6 +204,8 @@ py::dict refine(const SpotIndex& spots, const carray<double>& hkl, const carray<
     cfg.sigma_floor_yz_um = sigma_floor_yz_um;
     cfg.sigma_floor_ome_deg = sigma_floor_ome_deg;
     cfg.n_passes = n_passes;
+    cfg.adapt_weights = adapt_weights;
+    cfg.huber_k = huber_k;
     cfg.max_iter = max_iter;
     cfg.rsample_um = rsample_um;
     cfg.hbeam_um = hbeam_um;
@@ -318,7 +321,8 @@ void bind_ff_index(py::module_& m) {
           py::arg("min_eta_deg"), py::arg("omega_windows_deg"), py::arg("boxes_um"), py::arg("margin_eta_um"),
           py::arg("margin_ome_deg"), py::arg("margin_radial_um"), py::arg("step_orient_deg"), py::arg("tol_factor"),
           py::arg("min_tol_yz_um"), py::arg("min_tol_ome_deg"), py::arg("sigma_yz_um"), py::arg("sigma_ome_deg"),
-          py::arg("sigma_floor_yz_um"), py::arg("sigma_floor_ome_deg"), py::arg("n_passes"), py::arg("max_iter"),
+          py::arg("sigma_floor_yz_um"), py::arg("sigma_floor_ome_deg"), py::arg("n_passes"), py::arg("adapt_weights"),
+          py::arg("huber_k"), py::arg("max_iter"),
           py::arg("rsample_um"), py::arg("hbeam_um"), py::arg("marg_abc_pct"), py::arg("marg_abg_pct"),
           py::arg("lattice_ref"), py::arg("fit_position"), py::arg("fit_orientation"), py::arg("fit_strain"),
           py::arg("min_spots"));

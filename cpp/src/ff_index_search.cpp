@@ -57,6 +57,7 @@ struct Workspace {
     std::vector<std::pair<double, double>> segments;
     std::vector<double> par, perp, cross;  // per hkl row, 3 each
     std::vector<std::int32_t> matched_tmp;
+    std::vector<std::int32_t> pairs_tmp;
 };
 
 struct Line {
@@ -395,13 +396,15 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
     }
     if (best < 0 || best < target_frac * n_exp - 1e-9) return false;
 
-    // among the best segments: smallest mean internal angle at the segment midpoint
+    // among the best segments: choose each prediction's observed spot at the segment midpoint,
+    // move μ to the least-squares point of the radial and arc offsets of those pairs (inside the
+    // segment), and keep the segment with the smallest mean internal angle there
     bool have = false;
     for (const auto& seg : ws.segments) {
-        const double mu = 0.5 * (seg.first + seg.second);
-        const double pos[3] = {line.p0[0] + mu * line.d[0], line.p0[1] + mu * line.d[1], line.p0[2] + mu * line.d[2]};
+        const double mid = 0.5 * (seg.first + seg.second);
         ws.matched_tmp.clear();
-        double ia_sum = 0.0;
+        ws.pairs_tmp.clear();
+        double sab = 0.0, sbb = 0.0;
         std::size_t a = 0;
         while (a < ws.iv.size()) {
             std::size_t b = a;
@@ -410,9 +413,9 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
             double best_d = 1e300;
             std::int32_t best_j = -1;
             for (std::size_t k = a; k < b; ++k) {
-                if (mu < ws.iv[k].lo || mu > ws.iv[k].hi) continue;
+                if (mid < ws.iv[k].lo || mid > ws.iv[k].hi) continue;
                 const auto u = static_cast<std::size_t>(ws.iv[k].obs);
-                const double py = p.a[0] + mu * p.b[0], pz = p.a[1] + mu * p.b[1];
+                const double py = p.a[0] + mid * p.b[0], pz = p.a[1] + mid * p.b[1];
                 const double dy = py - obs_.y_um[u], dz = pz - obs_.z_um[u];
                 const double dw = wrap_deg(obs_.omega_deg[u] - p.omega_deg) / p.ome_tol_deg;
                 const double d = (dy * dy + dz * dz) / (cfg_.margin_radial_um * cfg_.margin_radial_um) + dw * dw;
@@ -423,15 +426,34 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
             }
             if (best_j >= 0) {
                 const auto u = static_cast<std::size_t>(best_j);
-                double gu[3], tth;
-                observed_g(obs_.y_um[u], obs_.z_um[u], obs_.omega_deg[u], pos, cfg_.lsd_um, gu, &tth);
-                const double gn = std::sqrt(p.g[0] * p.g[0] + p.g[1] * p.g[1] + p.g[2] * p.g[2]);
-                double cosang = (gu[0] * p.g[0] + gu[1] * p.g[1] + gu[2] * p.g[2]) / gn;
-                cosang = std::max(-1.0, std::min(1.0, cosang));
-                ia_sum += std::acos(cosang) / kDeg;
+                const double qy = obs_.y_um[u], qz = obs_.z_um[u];
+                const double qr = std::sqrt(qy * qy + qz * qz);
+                const double ny = qy / qr, nz = qz / qr;
+                const double m_t = qr * std::tan(eta_tol_deg_[static_cast<std::size_t>(p.ring)] * kDeg);
+                const double dy = p.a[0] - qy, dz = p.a[1] - qz;
+                const double ar = ny * dy + nz * dz, br = ny * p.b[0] + nz * p.b[1];
+                const double at = -nz * dy + ny * dz, bt = -nz * p.b[0] + ny * p.b[1];
+                const double wr = 1.0 / (cfg_.margin_radial_um * cfg_.margin_radial_um), wt = 1.0 / (m_t * m_t);
+                sab += wr * ar * br + wt * at * bt;
+                sbb += wr * br * br + wt * bt * bt;
                 ws.matched_tmp.push_back(best_j);
+                ws.pairs_tmp.push_back(static_cast<std::int32_t>(a));
             }
             a = b;
+        }
+        double mu = sbb > 0.0 ? -sab / sbb : mid;
+        mu = std::max(seg.first, std::min(seg.second, mu));
+        const double pos[3] = {line.p0[0] + mu * line.d[0], line.p0[1] + mu * line.d[1], line.p0[2] + mu * line.d[2]};
+        double ia_sum = 0.0;
+        for (std::size_t k = 0; k < ws.matched_tmp.size(); ++k) {
+            const Pred& p = ws.pred[static_cast<std::size_t>(ws.iv[static_cast<std::size_t>(ws.pairs_tmp[k])].pred)];
+            const auto u = static_cast<std::size_t>(ws.matched_tmp[k]);
+            double gu[3], tth;
+            observed_g(obs_.y_um[u], obs_.z_um[u], obs_.omega_deg[u], pos, cfg_.lsd_um, gu, &tth);
+            const double gn = std::sqrt(p.g[0] * p.g[0] + p.g[1] * p.g[1] + p.g[2] * p.g[2]);
+            double cosang = (gu[0] * p.g[0] + gu[1] * p.g[1] + gu[2] * p.g[2]) / gn;
+            cosang = std::max(-1.0, std::min(1.0, cosang));
+            ia_sum += std::acos(cosang) / kDeg;
         }
         const double ia = ws.matched_tmp.empty() ? 0.0 : ia_sum / static_cast<double>(ws.matched_tmp.size());
         if (!have || ia < out->ia_deg) {

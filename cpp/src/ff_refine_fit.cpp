@@ -16,7 +16,6 @@ namespace {
 
 constexpr double kDeg = M_PI / 180.0;
 constexpr int kNP = 12;  // pos 3, rotation 3, B entries 6
-constexpr double kHuber = 3.0;  // robust-loss threshold, in units of the residual scales
 // upper-triangular entries of B (row-major indices) and their (row, column)
 constexpr int kBIdx[6] = {0, 1, 2, 4, 5, 8};
 constexpr int kBRow[6] = {0, 0, 0, 1, 1, 2};
@@ -212,10 +211,11 @@ bool Refiner::residuals(const State& st, const std::vector<Pair>& pairs, double 
         ri[0] = (m.y_um - obs_.y_um[j]) / s_yz;
         ri[1] = (m.z_um - obs_.z_um[j]) / s_yz;
         ri[2] = wrap_deg(m.omega_deg - obs_.omega_deg[j]) / s_ome;
-        // Huber weight on the spot's normalised residual: spots beyond kHuber σ count linearly,
+        // Huber weight on the spot's normalised residual: spots beyond huber_k σ count linearly,
         // so a few wrong spots (overlaps) cannot pull the grain (IRLS: weight frozen in the Jacobian)
         const double norm = std::sqrt(ri[0] * ri[0] + ri[1] * ri[1] + ri[2] * ri[2]);
-        const double sw = robust && norm > kHuber ? std::sqrt(kHuber / norm) : 1.0;
+        const double k_h = cfg_.huber_k;
+        const double sw = robust && k_h > 0.0 && norm > k_h ? std::sqrt(k_h / norm) : 1.0;
         for (int c = 0; c < 3; ++c) ri[c] *= sw;
         if (!want_jac) continue;
         const double inv[3] = {sw / s_yz, sw / s_yz, sw / s_ome};
@@ -416,6 +416,7 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
     Tolerance tol{true, 0.0, 0.0};
     double s_yz = cfg_.sigma_yz_um, s_ome = cfg_.sigma_ome_deg;
     const double cap_yz = cfg_.margin_radial_um;
+    bool converged = false;
     for (int pass = 0; pass < std::max(1, cfg_.n_passes); ++pass) {
         assign(st, tol, pred, &pairs);
         // drop pairs whose reflection no longer diffracts near the observed ω
@@ -436,8 +437,8 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
         scales(st, pairs, &sc_yz, &sc_ome);
         out.scale_yz_um = sc_yz;
         out.scale_ome_deg = sc_ome;
-        const double new_yz = std::max(sc_yz, cfg_.sigma_floor_yz_um);
-        const double new_ome = std::max(sc_ome, cfg_.sigma_floor_ome_deg);
+        const double new_yz = cfg_.adapt_weights ? std::max(sc_yz, cfg_.sigma_floor_yz_um) : s_yz;
+        const double new_ome = cfg_.adapt_weights ? std::max(sc_ome, cfg_.sigma_floor_ome_deg) : s_ome;
         // done when the spots and the weights no longer change: the weights are the residual
         // scales of the fit they weigh (a fixed point), so y/z and ω count by their real noise
         const bool weights_settled = std::fabs(new_yz / s_yz - 1.0) < 0.05 && std::fabs(new_ome / s_ome - 1.0) < 0.05;
@@ -447,10 +448,14 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
         tol.yz_um = std::min(cap_yz, std::max(cfg_.min_tol_yz_um, cfg_.tol_factor * sc_yz));
         tol.ome_deg = std::min(first_ome_cap_, std::max(cfg_.min_tol_ome_deg, cfg_.tol_factor * sc_ome));
         previous = pairs;
-        if (same_pairs && weights_settled) break;
+        if (same_pairs && weights_settled) {
+            converged = true;
+            break;
+        }
     }
-    // final assignment with the last tolerances, and statistics
-    assign(st, tol, pred, &pairs);
+    // statistics over the spots of the last fit when it converged, else over a final assignment
+    if (!converged) assign(st, tol, pred, &pairs);
+    else predict(st, &pred);
     if (static_cast<int>(pairs.size()) < min_spots) return out;
     out.ok = true;
     std::copy(st.u, st.u + 9, out.orient);

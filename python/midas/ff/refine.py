@@ -60,6 +60,10 @@ class RefineConfig:
         First-pass residual weights.
     sigma_floor_yz_um, sigma_floor_ome_deg : float
         Lower bounds of the re-estimated weights.
+    adapt_weights : bool
+        After each pass, σ_yz and σ_ω become the grain's robust residual scales.
+    huber_k : float
+        A spot whose normalised residual exceeds huber_k counts linearly (Huber loss); 0 = off.
     n_passes, max_iter : int
         Most assignment + fit rounds (they stop when the assignment and the weights no longer
         change); LM iterations per round.
@@ -93,6 +97,8 @@ class RefineConfig:
     sigma_floor_yz_um: float = 1e-3
     sigma_floor_ome_deg: float = 1e-5
     n_passes: int = 10
+    adapt_weights: bool = True
+    huber_k: float = 3.0
     max_iter: int = 60
     marg_abc_pct: float = 0.3
     marg_abg_pct: float = 0.3
@@ -114,6 +120,8 @@ class RefineConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ParamError(f"RefineConfig.{name} = {v}, expected a finite value >= 0")
+        if not (math.isfinite(self.huber_k) and self.huber_k >= 0):
+            raise ParamError(f"RefineConfig.huber_k = {self.huber_k}, expected a finite value >= 0")
         if self.n_passes < 1 or self.max_iter < 1 or self.min_spots < 1:
             raise ParamError("RefineConfig: n_passes, max_iter and min_spots must be >= 1")
         if len(self.omega_ranges_deg) != len(self.box_sizes_um):
@@ -348,7 +356,8 @@ def refine_grains(spot_index: SpotIndex, rings: RingSet, config: RefineConfig, o
             tol_factor=config.tol_factor, min_tol_yz_um=config.min_tol_yz_um, min_tol_ome_deg=config.min_tol_ome_deg,
             sigma_yz_um=config.sigma_yz_um, sigma_ome_deg=config.sigma_ome_deg,
             sigma_floor_yz_um=config.sigma_floor_yz_um, sigma_floor_ome_deg=config.sigma_floor_ome_deg,
-            n_passes=config.n_passes, max_iter=config.max_iter, rsample_um=config.rsample_um,
+            n_passes=config.n_passes, adapt_weights=config.adapt_weights, huber_k=config.huber_k,
+            max_iter=config.max_iter, rsample_um=config.rsample_um,
             hbeam_um=config.hbeam_um, marg_abc_pct=config.marg_abc_pct, marg_abg_pct=config.marg_abg_pct,
             lattice_ref=np.asarray(rings.lattice, dtype=np.float64), fit_position=config.fit_position,
             fit_orientation=config.fit_orientation, fit_strain=config.fit_strain, min_spots=config.min_spots)

@@ -55,6 +55,8 @@ struct RefineConfig {
     double sigma_floor_yz_um = 1e-3;    ///< lower bounds of the re-estimated σ
     double sigma_floor_ome_deg = 1e-5;
     int n_passes = 10;                  ///< most assignment + fit rounds
+    bool adapt_weights = true;          ///< σ_yz, σ_ω become the residual scales after each pass
+    double huber_k = 3.0;               ///< Huber threshold on a spot's normalised residual (0: off)
     int max_iter = 60;                  ///< LM iterations per pass
     double rsample_um = 0.0;            ///< [Rsample]
     double hbeam_um = 0.0;              ///< [Hbeam]
