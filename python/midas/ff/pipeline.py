@@ -2,10 +2,11 @@
 
 Stages, in order (names for ``restart_from``)::
 
-    peaksearch  merge  radius  setup  |  index  grains  |  output
+    peaksearch  merge  radius  setup  |  spots  index  grains  |  output
     (front half: midas.ff.peaksearch/merge/radius/setup)  (back half: midas.ff.index/refine/grains)
 
-``index`` indexes the seeds and refines the solutions (:func:`midas.ff.index.index_and_refine`);
+``spots`` is the spot table the back half reads (from FitSetup, or from the files of
+``provide_input_all``) with its seed IDs; ``index`` indexes the seeds and refines the solutions (:func:`midas.ff.index.index_and_refine`);
 ``grains`` clusters them into grains with strains (:func:`midas.ff.grains.process_grains`);
 ``output`` writes ``Grains.csv``, ``SpotMatrix.csv``, ``GrainIDsKey.csv``, the consolidated HDF5
 and the plots. Stages hand their results to each other in memory; after each one the result is
@@ -34,7 +35,7 @@ __all__ = ["FRONT_STAGES", "STAGES", "BackHalf", "FFOptions", "LayerResult", "ru
 log = logging.getLogger(__name__)
 
 FRONT_STAGES = ("peaksearch", "merge", "radius", "setup")
-BACK_STAGES = ("index", "grains")
+BACK_STAGES = ("spots", "index", "grains")
 STAGES = FRONT_STAGES + BACK_STAGES + ("output",)
 
 
@@ -243,18 +244,30 @@ def _convert(raw: Path, opts: FFOptions, layer: int) -> Path:
     return out
 
 
-def _input_all_spots(folder: Path, result_folder: Path) -> Any:
+def _input_all_spots(folder: Path, result_folder: Path) -> tuple[Any, Any]:
+    """Spots (and the seed SpotIDs of SpotsToIndex.csv, or None) of a -provideInputAll run."""
     from midas.ff.spots import read_input_all, read_spots_bin
 
     for base in (folder, result_folder):
         ia = base / "InputAll.csv"
+        sb = base / "Spots.bin"
         if ia.is_file():
             extra = base / "InputAllExtraInfoFittingAll.csv"
-            return read_input_all(ia, extra if extra.is_file() else None)
-        sb = base / "Spots.bin"
-        if sb.is_file():
+            spots = read_input_all(ia, extra if extra.is_file() else None)
+        elif sb.is_file():
             ex = base / "ExtraInfo.bin"
-            return read_spots_bin(sb, ex if ex.is_file() else None)
+            spots = read_spots_bin(sb, ex if ex.is_file() else None)
+        else:
+            continue
+        sti = base / "SpotsToIndex.csv"
+        seeds = None
+        if sti.is_file():
+            try:
+                seeds = np.atleast_1d(np.loadtxt(sti, dtype=np.int64))
+            except ValueError as exc:
+                raise FormatError(f"{sti}: expected one SpotID per line: {exc}") from exc
+            log.info("%s: %d seed spots", sti, len(seeds))
+        return spots, seeds
     raise FormatError(f"-provideInputAll: no InputAll.csv or Spots.bin in {folder} or {result_folder}")
 
 
@@ -301,7 +314,7 @@ def run_layer(p: Any, params_text: str, opts: FFOptions, layer: int,
         if opts.reprocess and restart is None:
             restart = "index"
         if opts.provide_input_all and restart is None:
-            restart = "index"
+            restart = "spots"
         ck = Checkpoint(ck_path, params_text, allow_changed_params=restart is not None)
         if opts.resume is not None and opts.resume != folder / "pipeline.h5":
             ck.path = folder / "pipeline.h5"  # continue into this layer's own checkpoint
@@ -310,18 +323,25 @@ def run_layer(p: Any, params_text: str, opts: FFOptions, layer: int,
         timings: dict[str, float] = {}
         files: list[Path] = []
         settings = back_half_settings(p)
-        spots = None
-        need_front = not opts.provide_input_all and not all(s in ck for s in FRONT_STAGES)
+        if opts.provide_input_all and restart is not None and STAGES.index(restart) <= STAGES.index("spots"):
+            ck.drop_from(STAGES[:-1], "spots")
+        need_front = "spots" not in ck and not opts.provide_input_all and not all(s in ck for s in FRONT_STAGES)
         if need_front and not opts.do_peak_search:
             raise ParamError(f"-doPeakSearch 0 but {ck.path} holds no front-half results for layer {layer}")
         if need_front:
             files += _front_half(p, opts, layer, ck, folder, timings)
         if opts.peak_search_only:
             return LayerResult(layer, folder, None, files, timings)
-        if opts.provide_input_all:
-            spots = _input_all_spots(folder, Path(opts.result_folder))
-        else:
-            spots = _spots_from_setup(ck.get("setup"))
+        if "spots" not in ck:
+            with _Stage("spots", timings):
+                if opts.provide_input_all:
+                    spots, seed_ids = _input_all_spots(folder, Path(opts.result_folder))
+                else:
+                    setup = ck.get("setup")
+                    spots, seed_ids = _spots_from_setup(setup), np.asarray(setup.spots_to_index)
+            ck.save("spots", SpotStage(spots=spots, seed_ids=seed_ids))
+        spots = ck.get("spots").spots
+        seed_ids = ck.get("spots").seed_ids
         with threads(opts.n_cpus):
             if "index" not in ck:
                 with _Stage("index", timings):
@@ -334,7 +354,8 @@ def run_layer(p: Any, params_text: str, opts: FFOptions, layer: int,
                                             start.lattice)
                         search = _FromGrains(grain_id=start.grain_id, refined=ref)
                     else:
-                        seeds = select_seeds(spots, settings.index)
+                        seeds = (spots.index_of(seed_ids) if seed_ids is not None
+                                 else select_seeds(spots, settings.index))
                         total = len(seeds)
 
                         def prog(done: int) -> None:
@@ -368,6 +389,14 @@ def _log_path(folder: Path) -> Path:
     d = folder / "midas_log"
     d.mkdir(exist_ok=True)
     return d / "ff_MIDAS.log"
+
+
+@dataclass(frozen=True, slots=True)
+class SpotStage:
+    """The ``spots`` stage: the observed spots and the seed SpotIDs (None: select by parameters)."""
+
+    spots: Any
+    seed_ids: Any = None
 
 
 @dataclass(frozen=True, slots=True)
