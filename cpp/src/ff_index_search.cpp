@@ -9,6 +9,7 @@
 #include "midas/core/error.hpp"
 #include "midas/crystal/misorientation.hpp"
 #include "midas/ff/index_search.hpp"
+#include "midas/ff/index_windows.hpp"
 #include "midas/ff/refine_model.hpp"
 
 namespace midas::ff {
@@ -111,7 +112,8 @@ class Indexer {
         for (std::size_t k = 0; k < hkls.sym_quat.size() / 4; ++k)
             sym_.push_back(Quat{hkls.sym_quat[4 * k], hkls.sym_quat[4 * k + 1], hkls.sym_quat[4 * k + 2],
                                 hkls.sym_quat[4 * k + 3]});
-        n_windows_ = cfg.omega_windows_deg.size() / 2;
+        windows_ = SpotWindows{cfg.omega_windows_deg, cfg.boxes_um};
+        ring_table_ = RingTable{hkls.ring_radius_um, hkls.ring_counts};
         sin_min_eta_ = std::sin(cfg.min_eta_deg * kDeg);
         const std::size_t n_ring_slots = hkls.ring_radius_um.size();
         eta_tol_deg_.assign(n_ring_slots, 0.0);
@@ -126,25 +128,10 @@ class Indexer {
 
    private:
     [[nodiscard]] bool in_windows(double omega_deg, double y0, double z0) const {
-        if (n_windows_ == 0) return true;
-        for (std::size_t k = 0; k < n_windows_; ++k) {
-            const double lo = cfg_.omega_windows_deg[2 * k], hi = cfg_.omega_windows_deg[2 * k + 1];
-            const double* box = cfg_.boxes_um.data() + 4 * k;
-            if (omega_deg > lo && omega_deg < hi && y0 > box[0] && y0 < box[1] && z0 > box[2] && z0 < box[3])
-                return true;
-        }
-        return false;
+        return windows_.contains(omega_deg, y0, z0);
     }
-
-    [[nodiscard]] double ring_radius(int ring) const {
-        if (ring < 0 || static_cast<std::size_t>(ring) >= hkls_.ring_radius_um.size()) return 0.0;
-        return hkls_.ring_radius_um[static_cast<std::size_t>(ring)];
-    }
-
-    [[nodiscard]] bool ring_counts(int ring) const {
-        if (ring < 0 || static_cast<std::size_t>(ring) >= hkls_.ring_counts.size()) return false;
-        return hkls_.ring_counts[static_cast<std::size_t>(ring)] != 0;
-    }
+    [[nodiscard]] double ring_radius(int ring) const { return ring_table_.radius(ring); }
+    [[nodiscard]] bool ring_counts(int ring) const { return ring_table_.counted(ring); }
 
     void plane_normals(std::int32_t seed, std::vector<std::pair<double, double>>* normals, int* n_friedel) const;
     bool make_line(std::int32_t seed, double y0, double z0, Line* line) const;
@@ -160,7 +147,8 @@ class Indexer {
     std::vector<std::size_t> row_order_;
     std::vector<Quat> sym_;
     std::vector<double> eta_tol_deg_;
-    std::size_t n_windows_ = 0;
+    SpotWindows windows_;
+    RingTable ring_table_;
     double sin_min_eta_ = 0.0;
 };
 

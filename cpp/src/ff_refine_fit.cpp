@@ -8,6 +8,7 @@
 
 #include "midas/core/error.hpp"
 #include "midas/ff/refine_fit.hpp"
+#include "midas/ff/index_windows.hpp"
 #include "midas/ff/refine_model.hpp"
 
 namespace midas::ff {
@@ -49,7 +50,8 @@ class Refiner {
    public:
     Refiner(const ObsSpotsView& obs, const SpotGrid& grid, const RefineHkls& hkls, const RefineConfig& cfg)
         : obs_(obs), grid_(grid), hkls_(hkls), cfg_(cfg) {
-        n_windows_ = cfg.omega_windows_deg.size() / 2;
+        windows_ = SpotWindows{cfg.omega_windows_deg, cfg.boxes_um};
+        ring_table_ = RingTable{hkls.ring_radius_um, hkls.ring_counts};
         sin_min_eta_ = std::sin(cfg.min_eta_deg * kDeg);
         first_ome_cap_ = cfg.margin_ome_deg + 0.5 * cfg.step_orient_deg;
     }
@@ -58,23 +60,10 @@ class Refiner {
 
    private:
     [[nodiscard]] bool in_windows(double omega_deg, double y0, double z0) const {
-        if (n_windows_ == 0) return true;
-        for (std::size_t k = 0; k < n_windows_; ++k) {
-            const double lo = cfg_.omega_windows_deg[2 * k], hi = cfg_.omega_windows_deg[2 * k + 1];
-            const double* box = cfg_.boxes_um.data() + 4 * k;
-            if (omega_deg > lo && omega_deg < hi && y0 > box[0] && y0 < box[1] && z0 > box[2] && z0 < box[3])
-                return true;
-        }
-        return false;
+        return windows_.contains(omega_deg, y0, z0);
     }
-    [[nodiscard]] double ring_radius(int ring) const {
-        if (ring < 0 || static_cast<std::size_t>(ring) >= hkls_.ring_radius_um.size()) return 0.0;
-        return hkls_.ring_radius_um[static_cast<std::size_t>(ring)];
-    }
-    [[nodiscard]] bool ring_counts(int ring) const {
-        if (ring < 0 || static_cast<std::size_t>(ring) >= hkls_.ring_counts.size()) return false;
-        return hkls_.ring_counts[static_cast<std::size_t>(ring)] != 0;
-    }
+    [[nodiscard]] double ring_radius(int ring) const { return ring_table_.radius(ring); }
+    [[nodiscard]] bool ring_counts(int ring) const { return ring_table_.counted(ring); }
     void g_of_row(const State& st, std::size_t row, double g[3]) const {
         const double* h = hkls_.hkl.data() + 3 * row;
         double gc[3];
@@ -94,7 +83,8 @@ class Refiner {
     const SpotGrid& grid_;
     const RefineHkls& hkls_;
     const RefineConfig& cfg_;
-    std::size_t n_windows_ = 0;
+    SpotWindows windows_;
+    RingTable ring_table_;
     double sin_min_eta_ = 0.0;
     double first_ome_cap_ = 0.0;
 };

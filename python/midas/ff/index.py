@@ -68,6 +68,27 @@ def _lines(p: Any, key: str) -> list[Any]:
     return list(v) if isinstance(v, list) else [v]
 
 
+def _tuples(d: Any) -> dict[str, Any]:
+    """A config mapping with its list values turned back into (nested) tuples."""
+    return {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+            for k, v in dict(d).items()}
+
+
+def concat_csr(parts: Sequence[Any], cls: Any, per_item: tuple[str, ...], offsets: str) -> Any:
+    """Concatenate results whose fields are per-row arrays plus CSR lists (``per_item`` fields
+    indexed by ``offsets``)."""
+    offs = [np.zeros(1, np.int64)]
+    base = 0
+    for p in parts:
+        offs.append(np.asarray(getattr(p, offsets))[1:] + base)
+        base += int(getattr(p, offsets)[-1])
+    kw: dict[str, Any] = {}
+    for f in fields(cls):
+        kw[f.name] = (np.concatenate(offs) if f.name == offsets
+                      else np.concatenate([getattr(p, f.name) for p in parts]))
+    return cls(**kw)
+
+
 def param_rings(p: Any) -> tuple[int, ...]:
     """Rings used by the analysis: ``RingThresh`` rings, else ``RingNumbers`` lines, in file order,
     without ``RingsToExclude`` rings."""
@@ -216,11 +237,7 @@ class IndexConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IndexConfig:
         """Build from :meth:`to_dict` output (lists become tuples)."""
-        kw = dict(d)
-        for k in ("omega_ranges_deg", "box_sizes_um"):
-            kw[k] = tuple(tuple(x) for x in kw.get(k, ()))
-        kw["rings_not_counted"] = tuple(kw.get("rings_not_counted", ()))
-        return cls(**kw)
+        return cls(**_tuples(d))
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,16 +449,7 @@ class IndexResult:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
-        offs = [np.zeros(1, np.int64)]
-        base = 0
-        for p in parts:
-            offs.append(p.matched_offsets[1:] + base)
-            base += int(p.matched_offsets[-1])
-        return cls(np.concatenate([p.seed for p in parts]), np.concatenate([p.orient_mat for p in parts]),
-                   np.concatenate([p.pos_um for p in parts]), np.concatenate([p.n_expected for p in parts]),
-                   np.concatenate([p.n_matched for p in parts]),
-                   np.concatenate([p.internal_angle_deg for p in parts]),
-                   np.concatenate([p.matched for p in parts]), np.concatenate(offs))
+        return concat_csr(parts, cls, ("matched",), "matched_offsets")  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, NDArray[Any]]:
         """Mapping of field -> array."""

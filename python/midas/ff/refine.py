@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from midas._native import core
 from midas.errors import ParamError
-from midas.ff.index import RingSet, SpotIndex, _lines, _need
+from midas.ff.index import RingSet, SpotIndex, _lines, _need, _tuples, concat_csr
 from midas.parallel import threads
 
 __all__ = ["DISPLACEMENTS", "RefineConfig", "RefineResult", "refine_grains"]
@@ -176,10 +176,7 @@ class RefineConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RefineConfig:
         """Build from :meth:`to_dict` output."""
-        kw = dict(d)
-        for k in ("omega_ranges_deg", "box_sizes_um"):
-            kw[k] = tuple(tuple(x) for x in kw.get(k, ()))
-        return cls(**kw)
+        return cls(**_tuples(d))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,16 +266,7 @@ class RefineResult:
         """Join results in order."""
         if not parts:
             return cls.empty()
-        offs = [np.zeros(1, np.int64)]
-        base = 0
-        for p in parts:
-            offs.append(p.offsets[1:] + base)
-            base += int(p.offsets[-1])
-        kw: dict[str, Any] = {}
-        for f in fields(cls):
-            kw[f.name] = (np.concatenate(offs) if f.name == "offsets"
-                          else np.concatenate([getattr(p, f.name) for p in parts]))
-        return cls(**kw)
+        return concat_csr(parts, cls, ("obs", "hkl_row", "pred"), "offsets")  # type: ignore[no-any-return]
 
     @classmethod
     def empty(cls) -> RefineResult:

@@ -16,7 +16,49 @@ from numpy.typing import NDArray
 from midas.errors import ParamError
 from midas.ff.spots import ObservedSpots
 
-__all__ = ["random_grains", "strained_lattices", "synthetic_spots"]
+__all__ = ["random_grains", "synthetic_spots", "strained_lattices", "SYNTHETIC_AU_PARAMS"]
+
+#: Parameters of the synthetic benchmark scenes: the detector, scan and matching settings of
+#: upstream's ff_au250 example (Au, 2048² px of 200 µm at 1 m, 1440 frames), with grains within
+#: 200 µm of the axis (as in the ImageD11 runs of ../shared/docs/peers.md).
+SYNTHETIC_AU_PARAMS = """\
+LatticeConstant 4.08 4.08 4.08 90 90 90
+SpaceGroup 225
+Wavelength 0.22291
+NrPixels 2048
+px 200
+Lsd 1000000
+BC 1022 1022
+RhoD 204800
+OmegaStart 180
+OmegaEnd -180
+OmegaStep -0.25
+OmegaRange -180 180
+BoxSize -1000000 1000000 -1000000 1000000
+MinEta 6
+RingThresh 1 10
+RingThresh 2 10
+RingThresh 3 10
+RingThresh 4 10
+RingThresh 5 10
+Rsample 200
+Hbeam 400
+OverAllRingToIndex 2
+MinOmeSpotIDsToIndex -90
+MaxOmeSpotIDsToIndex 90
+UseFriedelPairs 1
+Completeness 0.8
+MinNrSpots 3
+StepSizeOrient 0.2
+StepSizePos 100
+MarginRadial 500
+MarginEta 500
+MarginOme 0.5
+MarginRadius 500
+MargABC 4.8
+MargABG 4.8
+BeamThickness 200
+"""
 
 
 def strained_lattices(lattice: Any, strain_sample: NDArray[np.float64], orient_mat: NDArray[np.float64]
