@@ -468,7 +468,7 @@ def _windows(config: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 def index_seeds(spot_index: SpotIndex, rings: RingSet, config: IndexConfig, seeds: Any, *,
-                n_threads: int | None = None) -> IndexResult:
+                n_threads: int | None = None, stats: dict[str, Any] | None = None) -> IndexResult:
     """Index seed spots (C++, OpenMP over seeds; results independent of the thread count).
 
     Parameters
@@ -482,6 +482,10 @@ def index_seeds(spot_index: SpotIndex, rings: RingSet, config: IndexConfig, seed
         Row indices of the seed spots in ``spot_index.spots``.
     n_threads : int, optional
         OpenMP threads.
+    stats : dict, optional
+        Filled with per-seed arrays (K,): ``n_normals`` (plane normals tried), ``n_friedel`` (of
+        them from Friedel pairs), ``n_candidates`` (orientations evaluated), ``n_spots``
+        (predicted spots computed), ``n_tests`` (observed spots tested).
 
     Returns
     -------
@@ -510,6 +514,9 @@ def index_seeds(spot_index: SpotIndex, rings: RingSet, config: IndexConfig, seed
             min_eta_deg=config.min_eta_deg, use_friedel=config.use_friedel,
             friedel_fallback=config.friedel_fallback, max_solutions=config.max_solutions,
             distinct_deg=config.distinct_deg, omega_windows_deg=windows, boxes_um=boxes)
+    if stats is not None:
+        for k in ("n_normals", "n_friedel", "n_candidates", "n_spots", "n_tests"):
+            stats[k] = raw[k]
     return IndexResult(seed=seeds[raw["seed"]], orient_mat=raw["orient"], pos_um=raw["pos_um"],
                        n_expected=raw["n_expected"].astype(np.int64), n_matched=raw["n_matched"].astype(np.int64),
                        internal_angle_deg=raw["internal_angle_deg"], matched=raw["matched"].astype(np.int64),
@@ -540,7 +547,7 @@ class SearchResult:
 
 
 def index_and_refine(spot_index: SpotIndex, rings: RingSet, config: IndexConfig, refine_config: Any,
-                     seeds: Any, *, batch_size: int = 64, claim: bool = True, n_threads: int | None = None,
+                     seeds: Any, *, batch_size: int = 32, claim: bool = True, n_threads: int | None = None,
                      progress: Callable[[int], None] | None = None) -> SearchResult:
     """Index seeds in batches, refine each batch's solutions, and skip seeds already explained.
 
@@ -581,36 +588,55 @@ def index_and_refine(spot_index: SpotIndex, rings: RingSet, config: IndexConfig,
     idx_parts: list[IndexResult] = []
     ref_parts: list[Any] = []
     n_sol = 0
-    pos = 0
     handled = 0
-    while pos < len(seeds):
-        batch: list[int] = []
-        while pos < len(seeds) and len(batch) < batch_size:
-            s = int(seeds[pos])
-            if claim and explained_by[s] >= 0:
-                claimed_by[pos] = explained_by[s]
-                handled += 1
-            else:
-                batch.append(pos)
-            pos += 1
-        if not batch:
-            continue
-        res = index_seeds(spot_index, rings, config, seeds[batch], n_threads=n_threads)
-        if len(res):
-            ref = refine_grains(spot_index, rings, refine_config, res.orient_mat, res.pos_um,
-                                n_threads=n_threads)
-            idx_parts.append(res)
-            ref_parts.append(ref)
-            if claim:
-                good = ref.ok & (ref.completeness >= config.completeness)
-                for i in np.nonzero(good)[0]:
-                    rows = ref.obs_of(int(i))
-                    free = rows[explained_by[rows] < 0]
-                    explained_by[free] = n_sol + int(i)
-            n_sol += len(res)
-        handled += len(batch)
-        if progress is not None:
-            progress(handled)
+    no_mate = np.zeros(len(seeds), bool)
+    solved = np.zeros(len(seeds), bool)
+
+    def run_phase(positions: NDArray[np.int64], cfg: IndexConfig) -> None:
+        nonlocal n_sol, handled
+        k = 0
+        while k < len(positions):
+            batch: list[int] = []
+            while k < len(positions) and len(batch) < batch_size:
+                pos = int(positions[k])
+                s = int(seeds[pos])
+                if claim and explained_by[s] >= 0:
+                    claimed_by[pos] = explained_by[s]
+                    handled += 1
+                else:
+                    batch.append(pos)
+                k += 1
+            if not batch:
+                continue
+            st: dict[str, Any] = {}
+            res = index_seeds(spot_index, rings, cfg, seeds[batch], n_threads=n_threads, stats=st)
+            no_mate[batch] = st["n_friedel"] == 0
+            if len(res):
+                solved[np.asarray(batch)[np.isin(seeds[batch], res.seed)]] = True
+                ref = refine_grains(spot_index, rings, refine_config, res.orient_mat, res.pos_um,
+                                    n_threads=n_threads)
+                idx_parts.append(res)
+                ref_parts.append(ref)
+                if claim:
+                    good = ref.ok & (ref.completeness >= config.completeness)
+                    for i in np.nonzero(good)[0]:
+                        rows = ref.obs_of(int(i))
+                        free = rows[explained_by[rows] < 0]
+                        explained_by[free] = n_sol + int(i)
+                n_sol += len(res)
+            handled += len(batch)
+            if progress is not None:
+                progress(handled)
+
+    everything = np.arange(len(seeds), dtype=np.int64)
+    if config.use_friedel and config.friedel_fallback:
+        # seeds with Friedel mates first (cheap, and they explain most other seeds), then the arc
+        # search for the seeds that had no mate and are still unexplained
+        run_phase(everything, replace(config, friedel_fallback=False))
+        handled -= int(np.count_nonzero(no_mate & ~solved & (claimed_by < 0)))
+        run_phase(everything[no_mate & ~solved & (claimed_by < 0)], config)
+    else:
+        run_phase(everything, config)
     index = IndexResult.concatenate(idx_parts)
     refined = RefineResult.concatenate(ref_parts)
     log.info("indexed %d of %d seeds (%d skipped as explained): %d solutions", int(np.count_nonzero(claimed_by < 0)),
