@@ -14,6 +14,7 @@ void bind_forward(py::module_& m);
 void bind_nf(py::module_& m);
 void bind_integration(py::module_& m);
 void bind_ff_peaks(py::module_& m);
+void bind_ff_index(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "midas compiled kernels (private; use the midas.* Python API)";
@@ -46,4 +47,5 @@ PYBIND11_MODULE(_core, m) {
     bind_nf(m);
     bind_integration(m);
     bind_ff_peaks(m);
+    bind_ff_index(m);
 }
