@@ -116,7 +116,7 @@ void Refiner::predict(const State& st, std::vector<PredSpot>* out) const {
             p.z = d.z_um;
             p.omega_deg = d.omega_deg;
             p.eta_ideal_deg = m.eta_deg;
-            p.eta_deg = eta_rad(d.y_um, d.z_um) / kDeg;  // η of the displaced spot (the grid's key)
+            p.eta_deg = geometry::eta_from_yz(d.y_um, d.z_um) / kDeg;  // η of the displaced spot (the grid's key)
             p.g[0] = g[0];
             p.g[1] = g[1];
             p.g[2] = g[2];

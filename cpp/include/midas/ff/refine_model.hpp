@@ -61,7 +61,7 @@ MIDAS_HD inline bool spot_model(const double g[3], const double pos_um[3], doubl
     out->y0_um = y0;
     out->z0_um = z0;
     out->omega_deg = omega_rad * refine_rad_to_deg;
-    out->eta_deg = eta_rad(gly, glz) * refine_rad_to_deg;
+    out->eta_deg = geometry::eta_from_yz(gly, glz) * refine_rad_to_deg;
     // eta_rad works on lab (y, z): η = atan2(-y, z) of the ideal spot, whose direction is (gly, glz)
     out->tth_deg = tth * refine_rad_to_deg;
     if (!want_jacobian) return true;
