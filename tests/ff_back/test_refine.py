@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from _ffdata import scene
-
 from midas._reference import ff_index as ref
 from midas.crystal import Lattice
 from midas.crystal.orientation import axis_angle_to_matrix

@@ -7,7 +7,6 @@ import gzip
 import numpy as np
 import pytest
 from conftest import shared_path
-
 from midas.ff.grains import process_grains
 from midas.ff.index import SpotIndex, index_and_refine, select_seeds
 from midas.ff.pipeline import back_half_settings

@@ -191,7 +191,7 @@ class _Stage:
         self.name = name
         self.timings = timings
 
-    def __enter__(self) -> _Stage:
+    def __enter__(self) -> _Stage:  # noqa: PYI034 (a plain helper class)
         self.t0 = time.perf_counter()
         log.info("stage %s ...", self.name)
         return self
