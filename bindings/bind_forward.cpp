@@ -25,10 +25,24 @@ midas::ff::Displacement parse_displacement(const std::string& s) {
     throw midas::ParamError("displacement = '" + s + "', expected 'toward_point' or 'parallel'");
 }
 
+midas::ff::WedgeModel parse_wedge(const std::string& s) {
+    if (s == "upstream") return midas::ff::WedgeModel::upstream_sim;
+    if (s == "exact") return midas::ff::WedgeModel::exact;
+    throw midas::ParamError("wedge_model = '" + s + "', expected 'upstream' or 'exact'");
+}
+
+/// One field of every spot as a NumPy array that owns its memory.
+template <class T>
+py::array_t<T> column(const std::vector<midas::ff::FFSpot>& spots, T midas::ff::FFSpot::*field) {
+    std::vector<T> v(spots.size());
+    for (std::size_t i = 0; i < spots.size(); ++i) v[i] = spots[i].*field;
+    return to_numpy(std::move(v), {static_cast<py::ssize_t>(spots.size())});
+}
+
 py::dict predict(const carray<double>& orient, const carray<double>& pos_um, const carray<double>& b_matrix,
                  const carray<double>& hkl, const carray<std::int32_t>& ring_nr, const carray<std::int32_t>& row_id,
                  double wavelength_A, double lsd_um, double min_eta_deg, double wedge_deg,
-                 const std::string& displacement, const carray<double>& omega_windows_deg,
+                 const std::string& wedge_model, const std::string& displacement, const carray<double>& omega_windows_deg,
                  const carray<double>& boxes_um) {
     check_shape(orient, "orient", {-1, 3, 3});
     const auto n_grains = orient.shape(0);
@@ -45,6 +59,7 @@ py::dict predict(const carray<double>& orient, const carray<double>& pos_um, con
     cfg.lsd_um = lsd_um;
     cfg.min_eta_deg = min_eta_deg;
     cfg.wedge_deg = wedge_deg;
+    cfg.wedge_model = parse_wedge(wedge_model);
     cfg.displacement = parse_displacement(displacement);
     cfg.omega_windows_deg = cspan(omega_windows_deg);
     cfg.boxes_um = cspan(boxes_um);
@@ -53,40 +68,20 @@ py::dict predict(const carray<double>& orient, const carray<double>& pos_um, con
         py::gil_scoped_release release;
         spots = midas::ff::predict_ff_spots(in, cfg);
     }
-    const std::size_t n = spots.size();
-    std::vector<std::int32_t> grain(n), row(n), solution(n), solution_nr(n), ring(n);
-    std::vector<double> omega(n), omega_raw(n), eta(n), tth(n), y0(n), z0(n), y(n), z(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto& s = spots[i];
-        grain[i] = s.grain;
-        row[i] = s.row;
-        solution[i] = s.solution;
-        solution_nr[i] = s.solution_nr;
-        ring[i] = s.ring_nr;
-        omega[i] = s.omega_deg;
-        omega_raw[i] = s.omega_raw_deg;
-        eta[i] = s.eta_deg;
-        tth[i] = s.tth_deg;
-        y0[i] = s.y0_um;
-        z0[i] = s.z0_um;
-        y[i] = s.y_um;
-        z[i] = s.z_um;
-    }
-    const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n)};
     py::dict out;
-    out["grain_index"] = to_numpy(std::move(grain), shape);
-    out["hkl_row"] = to_numpy(std::move(row), shape);
-    out["omega_solution"] = to_numpy(std::move(solution), shape);
-    out["solution_nr"] = to_numpy(std::move(solution_nr), shape);
-    out["ring_nr"] = to_numpy(std::move(ring), shape);
-    out["omega_deg"] = to_numpy(std::move(omega), shape);
-    out["omega_raw_deg"] = to_numpy(std::move(omega_raw), shape);
-    out["eta_deg"] = to_numpy(std::move(eta), shape);
-    out["tth_deg"] = to_numpy(std::move(tth), shape);
-    out["y0_um"] = to_numpy(std::move(y0), shape);
-    out["z0_um"] = to_numpy(std::move(z0), shape);
-    out["y_um"] = to_numpy(std::move(y), shape);
-    out["z_um"] = to_numpy(std::move(z), shape);
+    out["grain_index"] = column(spots, &midas::ff::FFSpot::grain);
+    out["hkl_row"] = column(spots, &midas::ff::FFSpot::row);
+    out["omega_solution"] = column(spots, &midas::ff::FFSpot::solution);
+    out["solution_nr"] = column(spots, &midas::ff::FFSpot::solution_nr);
+    out["ring_nr"] = column(spots, &midas::ff::FFSpot::ring_nr);
+    out["omega_deg"] = column(spots, &midas::ff::FFSpot::omega_deg);
+    out["omega_raw_deg"] = column(spots, &midas::ff::FFSpot::omega_raw_deg);
+    out["eta_deg"] = column(spots, &midas::ff::FFSpot::eta_deg);
+    out["tth_deg"] = column(spots, &midas::ff::FFSpot::tth_deg);
+    out["y0_um"] = column(spots, &midas::ff::FFSpot::y0_um);
+    out["z0_um"] = column(spots, &midas::ff::FFSpot::z0_um);
+    out["y_um"] = column(spots, &midas::ff::FFSpot::y_um);
+    out["z_um"] = column(spots, &midas::ff::FFSpot::z_um);
     return out;
 }
 
@@ -139,7 +134,7 @@ void render_i32(const carray<std::int64_t>& frame_offsets, const carray<double>&
 void bind_forward(py::module_& m) {
     m.def("ff_predict_spots", &predict, py::arg("orient"), py::arg("pos_um"), py::arg("b_matrix"), py::arg("hkl"),
           py::arg("ring_nr"), py::arg("row_id"), py::arg("wavelength_A"), py::arg("lsd_um"), py::arg("min_eta_deg"),
-          py::arg("wedge_deg"), py::arg("displacement"), py::arg("omega_windows_deg"), py::arg("boxes_um"),
+          py::arg("wedge_deg"), py::arg("wedge_model"), py::arg("displacement"), py::arg("omega_windows_deg"), py::arg("boxes_um"),
           "FF spot prediction for many grains: dict of (S,) arrays.");
     m.def("ff_max_pixel_value", &max_value, py::arg("frame_offsets"), py::arg("y_px"), py::arg("z_px"),
           py::arg("amplitude"), py::arg("n_y"), py::arg("n_z"), py::arg("sigma_px"),

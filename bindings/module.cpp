@@ -11,6 +11,7 @@ void bind_sparse(py::module_& m);
 void bind_geometry(py::module_& m);
 void bind_crystal(py::module_& m);
 void bind_forward(py::module_& m);
+void bind_integration(py::module_& m);
 void bind_ff_peaks(py::module_& m);
 void bind_ff_index(py::module_& m);
 
@@ -42,6 +43,7 @@ PYBIND11_MODULE(_core, m) {
     bind_geometry(m);
     bind_crystal(m);
     bind_forward(m);
+    bind_integration(m);
     bind_ff_peaks(m);
     bind_ff_index(m);
 }

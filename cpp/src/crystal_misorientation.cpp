@@ -31,6 +31,16 @@ std::vector<Quat> matrices_to_quats(span<const double> om, std::size_t n, const 
     return q;
 }
 
+/// Orientations and symmetry operators as quaternions, validated.
+struct QuatInputs {
+    std::vector<Quat> sym, a, b;
+};
+
+QuatInputs prepare(span<const double> om_a, std::size_t n_a, span<const double> om_b, std::size_t n_b,
+                   span<const double> sym_quat) {
+    return QuatInputs{to_quats(sym_quat), matrices_to_quats(om_a, n_a, "om_a"), matrices_to_quats(om_b, n_b, "om_b")};
+}
+
 }  // namespace
 
 void misorientation_pairs(span<const double> om_a, std::size_t n_a, span<const double> om_b, std::size_t n_b,
@@ -45,21 +55,14 @@ void misorientation_pairs(span<const double> om_a, std::size_t n_a, span<const d
     if (!axis.empty() && axis.size() != 3 * n)
         throw ParamError("misorientation: axis output has " + std::to_string(axis.size()) + " slots, expected " +
                          std::to_string(3 * n));
-    const std::vector<Quat> sym = to_quats(sym_quat);
-    const std::vector<Quat> qa = matrices_to_quats(om_a, n_a, "om_a");
-    const std::vector<Quat> qb = matrices_to_quats(om_b, n_b, "om_b");
-    const int n_sym = static_cast<int>(sym.size());
-    const Quat* s = sym.data();
-    double* out = angle_rad.data();
+    const QuatInputs in = prepare(om_a, n_a, om_b, n_b, sym_quat);
     double* ax = axis.empty() ? nullptr : axis.data();
-    const auto nn = static_cast<std::int64_t>(n);
     const bool one_a = n_a == 1, one_b = n_b == 1;
 #pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < nn; ++i) {
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) {
         const auto u = static_cast<std::size_t>(i);
-        const Quat& a = qa[one_a ? 0 : u];
-        const Quat& b = qb[one_b ? 0 : u];
-        out[u] = misorientation_one(a, b, s, n_sym, ax == nullptr ? nullptr : ax + 3 * u);
+        angle_rad[u] = misorientation_one(in.a[one_a ? 0 : u], in.b[one_b ? 0 : u], in.sym.data(),
+                                          static_cast<int>(in.sym.size()), ax == nullptr ? nullptr : ax + 3 * u);
     }
 }
 
@@ -68,18 +71,13 @@ void misorientation_all_pairs(span<const double> om_a, std::size_t n_a, span<con
     if (angle_rad.size() != n_a * n_b)
         throw ParamError("misorientation_all_pairs: output has " + std::to_string(angle_rad.size()) +
                          " slots, expected " + std::to_string(n_a) + " × " + std::to_string(n_b));
-    const std::vector<Quat> sym = to_quats(sym_quat);
-    const std::vector<Quat> qa = matrices_to_quats(om_a, n_a, "om_a");
-    const std::vector<Quat> qb = matrices_to_quats(om_b, n_b, "om_b");
-    const int n_sym = static_cast<int>(sym.size());
-    const Quat* s = sym.data();
-    double* out = angle_rad.data();
-    const auto na = static_cast<std::int64_t>(n_a);
+    const QuatInputs in = prepare(om_a, n_a, om_b, n_b, sym_quat);
+    const int n_sym = static_cast<int>(in.sym.size());
 #pragma omp parallel for schedule(dynamic, 16)
-    for (std::int64_t i = 0; i < na; ++i) {
-        const Quat& a = qa[static_cast<std::size_t>(i)];
-        double* row = out + static_cast<std::size_t>(i) * n_b;
-        for (std::size_t j = 0; j < n_b; ++j) row[j] = misorientation_one(a, qb[j], s, n_sym, nullptr);
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(n_a); ++i) {
+        const Quat a = in.a[static_cast<std::size_t>(i)];
+        double* row = angle_rad.data() + static_cast<std::size_t>(i) * n_b;
+        for (std::size_t j = 0; j < n_b; ++j) row[j] = misorientation_one(a, in.b[j], in.sym.data(), n_sym, nullptr);
     }
 }
 

@@ -1,6 +1,9 @@
 #include "midas/sparse/csr.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "midas/core/error.hpp"
 
@@ -36,8 +39,40 @@ void validate(const CsrView<Real>& a) {
     }
 }
 
+namespace {
+
+constexpr int lanes = 4;  // interleaved partial sums per (row, frame): hides the add latency
+
+// Sums of one row for a block of B frames. Entry k0 + lanes·m + l goes to partial sum l of its
+// frame, and the partial sums are combined as (s0 + s1) + (s2 + s3): a fixed order that does not
+// depend on the thread count or on the number of frames in the block.
+template <int B, class Real, class In>
+inline void row_sums(const Real* data, const std::int32_t* indices, std::int64_t k0, std::int64_t k1,
+                     const In* x, std::int64_t n_cols, double* out) {
+    double acc[B][lanes];
+    for (int b = 0; b < B; ++b)
+        for (int l = 0; l < lanes; ++l) acc[b][l] = 0.0;
+    std::int64_t k = k0;
+    for (; k + lanes <= k1; k += lanes) {
+        for (int l = 0; l < lanes; ++l) {
+            const double w = static_cast<double>(data[k + l]);
+            const std::int64_t c = indices[k + l];
+            for (int b = 0; b < B; ++b) acc[b][l] += w * static_cast<double>(x[b * n_cols + c]);
+        }
+    }
+    for (int l = 0; k < k1; ++k, ++l) {
+        const double w = static_cast<double>(data[k]);
+        const std::int64_t c = indices[k];
+        for (int b = 0; b < B; ++b) acc[b][l] += w * static_cast<double>(x[b * n_cols + c]);
+    }
+    for (int b = 0; b < B; ++b) out[b] = (acc[b][0] + acc[b][1]) + (acc[b][2] + acc[b][3]);
+}
+
+}  // namespace
+
 template <class Real, class In>
-void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<double> y) {
+void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<const double> row_scale,
+                     span<const double> row_offset, span<double> y) {
     if (n_frames < 0) throw ParamError("csr_spmv: n_frames = " + std::to_string(n_frames) + " < 0");
     if (x.size() != static_cast<std::size_t>(n_frames * a.n_cols))
         throw ParamError("csr_spmv: x has " + std::to_string(x.size()) + " values, expected n_frames × n_cols = " +
@@ -45,6 +80,12 @@ void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, s
     if (y.size() != static_cast<std::size_t>(n_frames * a.n_rows))
         throw ParamError("csr_spmv: y has " + std::to_string(y.size()) + " values, expected n_frames × n_rows = " +
                          std::to_string(n_frames * a.n_rows));
+    if (!row_scale.empty() && row_scale.size() != static_cast<std::size_t>(a.n_rows))
+        throw ParamError("csr_spmv: row_scale has " + std::to_string(row_scale.size()) + " values, expected n_rows = " +
+                         std::to_string(a.n_rows));
+    if (!row_offset.empty() && row_offset.size() != static_cast<std::size_t>(a.n_rows))
+        throw ParamError("csr_spmv: row_offset has " + std::to_string(row_offset.size()) +
+                         " values, expected n_rows = " + std::to_string(a.n_rows));
     const std::int64_t n_rows = a.n_rows;
     const std::int64_t n_cols = a.n_cols;
     const std::int64_t* indptr = a.indptr.data();
@@ -52,25 +93,163 @@ void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, s
     const Real* data = a.data.data();
     const In* xp = x.data();
     double* yp = y.data();
+    const double* scale = row_scale.empty() ? nullptr : row_scale.data();
+    const double* offset = row_offset.empty() ? nullptr : row_offset.data();
+    constexpr int block = 4;
 #pragma omp parallel for schedule(dynamic, 256)
     for (std::int64_t r = 0; r < n_rows; ++r) {
         const std::int64_t k0 = indptr[r];
         const std::int64_t k1 = indptr[r + 1];
-        for (std::int64_t f = 0; f < n_frames; ++f) {
-            const In* xf = xp + f * n_cols;
-            double acc = 0.0;
-            for (std::int64_t k = k0; k < k1; ++k)
-                acc += static_cast<double>(data[k]) * static_cast<double>(xf[indices[k]]);
-            yp[f * n_rows + r] = acc;
+        const double s = scale ? scale[r] : 1.0;
+        const double o = offset ? offset[r] : 0.0;
+        double acc[block];
+        std::int64_t f = 0;
+        for (; f + block <= n_frames; f += block) {
+            row_sums<block>(data, indices, k0, k1, xp + f * n_cols, n_cols, acc);
+            for (int b = 0; b < block; ++b) yp[(f + b) * n_rows + r] = s * (acc[b] - o);
         }
+        for (; f < n_frames; ++f) {
+            row_sums<1>(data, indices, k0, k1, xp + f * n_cols, n_cols, acc);
+            yp[f * n_rows + r] = s * (acc[0] - o);
+        }
+    }
+}
+
+template <class Real, class In>
+void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<double> y) {
+    csr_spmv_affine<Real, In>(a, x, n_frames, span<const double>(), span<const double>(), y);
+}
+
+template <class Real>
+void csr_transpose(const CsrView<Real>& a, std::vector<std::int64_t>& indptr_t, std::vector<std::int32_t>& indices_t,
+                   std::vector<Real>& data_t) {
+    const auto nnz = a.indices.size();
+    indptr_t.assign(static_cast<std::size_t>(a.n_cols + 1), 0);
+    for (std::size_t k = 0; k < nnz; ++k) {
+        const auto c = a.indices[k];
+        if (c < 0 || c >= a.n_cols)
+            throw FormatError("csr_transpose: column index " + std::to_string(c) + " at entry " + std::to_string(k) +
+                              " outside [0, " + std::to_string(a.n_cols) + ")");
+        ++indptr_t[static_cast<std::size_t>(c) + 1];
+    }
+    for (std::int64_t c = 0; c < a.n_cols; ++c) indptr_t[c + 1] += indptr_t[c];
+    indices_t.resize(nnz);
+    data_t.resize(nnz);
+    std::vector<std::int64_t> cursor(indptr_t.begin(), indptr_t.end() - 1);
+    for (std::int64_t r = 0; r < a.n_rows; ++r) {
+        for (std::int64_t k = a.indptr[static_cast<std::size_t>(r)]; k < a.indptr[static_cast<std::size_t>(r) + 1]; ++k) {
+            const auto pos = static_cast<std::size_t>(cursor[static_cast<std::size_t>(a.indices[k])]++);
+            indices_t[pos] = static_cast<std::int32_t>(r);
+            data_t[pos] = a.data[static_cast<std::size_t>(k)];
+        }
+    }
+}
+
+template <class Real, class In>
+void csr_scatter_spmv_affine(const CsrView<Real>& at, span<const In> x, std::int64_t n_frames,
+                             span<const double> row_scale, span<const double> row_offset, std::int64_t n_chunks,
+                             span<double> y) {
+    if (n_chunks < 1) throw ParamError("csr_scatter_spmv: n_chunks = " + std::to_string(n_chunks) + " < 1");
+    const std::int64_t n_pix = at.n_rows;  // columns of A
+    const std::int64_t n_out = at.n_cols;  // rows of A
+    if (n_frames < 0) throw ParamError("csr_scatter_spmv: n_frames = " + std::to_string(n_frames) + " < 0");
+    if (x.size() != static_cast<std::size_t>(n_frames * n_pix) || y.size() != static_cast<std::size_t>(n_frames * n_out))
+        throw ParamError("csr_scatter_spmv: x has " + std::to_string(x.size()) + " and y " + std::to_string(y.size()) +
+                         " values, expected n_frames × " + std::to_string(n_pix) + " and n_frames × " +
+                         std::to_string(n_out));
+    if ((!row_scale.empty() && row_scale.size() != static_cast<std::size_t>(n_out)) ||
+        (!row_offset.empty() && row_offset.size() != static_cast<std::size_t>(n_out)))
+        throw ParamError("csr_scatter_spmv: row_scale/row_offset must have n_rows = " + std::to_string(n_out) +
+                         " values");
+    const std::int64_t* indptr = at.indptr.data();
+    const std::int32_t* indices = at.indices.data();
+    const Real* data = at.data.data();
+    const In* xp = x.data();
+    const std::int64_t per_chunk = (n_pix + n_chunks - 1) / n_chunks;
+    std::vector<double> partial(static_cast<std::size_t>(n_chunks * n_frames * n_out), 0.0);
+    double* part = partial.data();
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::int64_t ch = 0; ch < n_chunks; ++ch) {
+        const std::int64_t p0 = std::min(n_pix, ch * per_chunk);
+        const std::int64_t p1 = std::min(n_pix, p0 + per_chunk);
+        for (std::int64_t f = 0; f < n_frames; ++f) {
+            double* acc = part + (ch * n_frames + f) * n_out;
+            const In* xf = xp + f * n_pix;
+            for (std::int64_t p = p0; p < p1; ++p) {
+                const double v = static_cast<double>(xf[p]);
+                for (std::int64_t k = indptr[p]; k < indptr[p + 1]; ++k) acc[indices[k]] += static_cast<double>(data[k]) * v;
+            }
+        }
+    }
+    const double* scale = row_scale.empty() ? nullptr : row_scale.data();
+    const double* offset = row_offset.empty() ? nullptr : row_offset.data();
+    double* yp = y.data();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t fr = 0; fr < n_frames * n_out; ++fr) {
+        const std::int64_t f = fr / n_out;
+        const std::int64_t r = fr % n_out;
+        double acc = 0.0;
+        for (std::int64_t ch = 0; ch < n_chunks; ++ch) acc += part[(ch * n_frames + f) * n_out + r];
+        yp[fr] = (scale ? scale[r] : 1.0) * (acc - (offset ? offset[r] : 0.0));
     }
 }
 
 template void validate<float>(const CsrView<float>&);
 template void validate<double>(const CsrView<double>&);
 template void csr_spmv<float, float>(const CsrView<float>&, span<const float>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, float>(const CsrView<float>&, span<const float>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<float, double>(const CsrView<float>&, span<const double>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, double>(const CsrView<float>&, span<const double>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<float, std::uint16_t>(const CsrView<float>&, span<const std::uint16_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, std::uint16_t>(const CsrView<float>&, span<const std::uint16_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<float, std::int32_t>(const CsrView<float>&, span<const std::int32_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, std::int32_t>(const CsrView<float>&, span<const std::int32_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<float, std::uint32_t>(const CsrView<float>&, span<const std::uint32_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<float, std::uint32_t>(const CsrView<float>&, span<const std::uint32_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, float>(const CsrView<double>&, span<const float>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, float>(const CsrView<double>&, span<const float>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, double>(const CsrView<double>&, span<const double>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, double>(const CsrView<double>&, span<const double>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<double, std::uint16_t>(const CsrView<double>&, span<const std::uint16_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, std::uint16_t>(const CsrView<double>&, span<const std::uint16_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<double, std::int32_t>(const CsrView<double>&, span<const std::int32_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, std::int32_t>(const CsrView<double>&, span<const std::int32_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+template void csr_spmv<double, std::uint32_t>(const CsrView<double>&, span<const std::uint32_t>, std::int64_t, span<double>);
+template void csr_spmv_affine<double, std::uint32_t>(const CsrView<double>&, span<const std::uint32_t>, std::int64_t,
+                                              span<const double>, span<const double>, span<double>);
+
+template void csr_transpose<float>(const CsrView<float>&, std::vector<std::int64_t>&, std::vector<std::int32_t>&,
+                                 std::vector<float>&);
+template void csr_scatter_spmv_affine<float, float>(const CsrView<float>&, span<const float>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_scatter_spmv_affine<float, double>(const CsrView<float>&, span<const double>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_scatter_spmv_affine<float, std::uint16_t>(const CsrView<float>&, span<const std::uint16_t>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_scatter_spmv_affine<float, std::int32_t>(const CsrView<float>&, span<const std::int32_t>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_scatter_spmv_affine<float, std::uint32_t>(const CsrView<float>&, span<const std::uint32_t>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_transpose<double>(const CsrView<double>&, std::vector<std::int64_t>&, std::vector<std::int32_t>&,
+                                 std::vector<double>&);
+template void csr_scatter_spmv_affine<double, float>(const CsrView<double>&, span<const float>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_scatter_spmv_affine<double, double>(const CsrView<double>&, span<const double>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_scatter_spmv_affine<double, std::uint16_t>(const CsrView<double>&, span<const std::uint16_t>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_scatter_spmv_affine<double, std::int32_t>(const CsrView<double>&, span<const std::int32_t>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
+template void csr_scatter_spmv_affine<double, std::uint32_t>(const CsrView<double>&, span<const std::uint32_t>, std::int64_t,
+                                                     span<const double>, span<const double>, std::int64_t, span<double>);
 
 }  // namespace midas::sparse

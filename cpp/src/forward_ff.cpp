@@ -79,14 +79,13 @@ void grain_spots(const FFSpotInputs& in, const FFSpotConfig& cfg, std::size_t g,
             const std::int32_t this_nr = solution_nr++;
             const double w = sols.omega_rad[k];
             const double cw = std::cos(w), sw = std::sin(w);
-            const double gly = sw * gs[0] + cw * gs[1];
-            const double glz = gs[2];
-            const double eta = eta_rad(gly, glz);
+            const double eta0 = geometry::eta_from_yz(sw * gs[0] + cw * gs[1], gs[2]);
+            double w_obs = w, eta = eta0;
+            if (!observed_with_wedge(cfg.wedge_model, eta0, 2.0 * theta, w, wedge_rad, &w_obs, &eta)) continue;
             const double eta_deg = eta / deg;
             if (std::fabs(eta_deg) < cfg.min_eta_deg || 180.0 - std::fabs(eta_deg) < cfg.min_eta_deg) continue;
             const double y0 = -radius_um * std::sin(eta);
             const double z0 = radius_um * std::cos(eta);
-            const double w_obs = std::remainder(w - wedge_delta_omega_rad(eta, theta, wedge_rad), 2.0 * M_PI);
             const double w_obs_deg = w_obs / deg;
             if (!in_some_window(cfg, w_obs_deg, y0, z0)) continue;
             const double co = std::cos(w_obs), so = std::sin(w_obs);

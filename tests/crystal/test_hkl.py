@@ -124,9 +124,15 @@ REPRESENTATIVE_GROUPS = [1, 2, 3, 5, 14, 15, 16, 19, 43, 47, 62, 70, 75, 79, 85,
                          207, 214, 216, 221, 225, 227, 229, 230]
 
 
-def _complete_and_consistent(sg: int) -> None:
+def scaled_lattice(sg: int, factor: float = 4.0) -> Lattice:
+    """A generic cell of the space group's family, `factor` Å scale."""
     base = _reference_lattice(sg)
-    lat = Lattice(4.0 * base.a_A, 4.0 * base.b_A, 4.0 * base.c_A, base.alpha_deg, base.beta_deg, base.gamma_deg)
+    return Lattice(factor * base.a_A, factor * base.b_A, factor * base.c_A, base.alpha_deg, base.beta_deg,
+                   base.gamma_deg)
+
+
+def _complete_and_consistent(sg: int) -> None:
+    lat = scaled_lattice(sg)
     t = hkl_table(sg, lat, 0.2, 1e6, 2e5)
     _check_table(t, sg, lat, 0.2, 1e6, 2e5)
 
@@ -192,3 +198,17 @@ def test_table_arrays_are_read_only():
     t = hkl_table(225, AU, 0.22291, 1e6, 204800)
     with pytest.raises(ValueError):
         t.d_A[0] = 1.0
+
+
+@pytest.mark.parametrize(
+    "folder, param_file",
+    [("ff_au250", "Parameters.txt"), ("ff_cu_tilted", "Parameters.txt"), ("nf_au", "ps_au.txt")],
+)
+def test_from_upstream_parameter_files(folder, param_file):
+    """Parameter file → hkls.csv, end to end (needs midas.params from the params branch)."""
+    params = pytest.importorskip("midas.params")
+    p = params.read_params(shared_path("upstream_sim", folder, param_file))
+    up = read_hkls_csv(shared_path("upstream_sim", folder, "hkls.csv"))
+    t = hkl_table_from_params(p)
+    np.testing.assert_array_equal(t.hkl, up.hkl)
+    np.testing.assert_array_equal(t.radius_um, up.radius_um)

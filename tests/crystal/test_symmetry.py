@@ -14,7 +14,6 @@ from midas.crystal.orientation import (
     quat_to_matrix,
 )
 from midas.crystal.symmetry import (
-    _reference_lattice,
     laue_group_order,
     laue_quaternions,
     laue_rotations,
@@ -22,7 +21,7 @@ from midas.crystal.symmetry import (
     misorientation_matrix,
 )
 from midas.errors import GeometryError, ParamError
-from test_hkl import REPRESENTATIVE_GROUPS
+from test_hkl import REPRESENTATIVE_GROUPS, scaled_lattice
 
 EXPECTED_ORDER = {1: 1, 2: 1, 3: 2, 15: 2, 16: 4, 74: 4, 75: 4, 88: 4, 89: 8, 142: 8, 143: 3, 148: 3, 149: 6,
                   167: 6, 168: 6, 176: 6, 177: 12, 194: 12, 195: 12, 206: 12, 207: 24, 230: 24}
@@ -63,8 +62,7 @@ def _check_group(sg):
 
 
 def _permutes_g_vectors(sg):
-    base = _reference_lattice(sg)
-    lat = Lattice(4 * base.a_A, 4 * base.b_A, 4 * base.c_A, base.alpha_deg, base.beta_deg, base.gamma_deg)
+    lat = scaled_lattice(sg)
     t = hkl_table(sg, lat, 0.25, 1e6, 2e5)
     b = lat.b_matrix()
     rows = {tuple(h) for h in t.hkl.tolist()}
@@ -194,4 +192,6 @@ def test_bad_arguments(rng):
         misorientation(a, a, -np.eye(3)[None])
     with pytest.raises(ParamError, match="space-group number"):
         misorientation(a, a, np.zeros((3, 5)))
-    assert misorientation(euler_to_matrix([0.1, 0.2, 0.3]), euler_to_matrix([0.1, 0.2, 0.3])).shape == (1,)
+    one = misorientation(euler_to_matrix([0.0, 0.0, 0.0]), euler_to_matrix([0.0, 0.0, np.radians(50.0)]), 225)
+    assert isinstance(one, float) and np.degrees(one) == pytest.approx(40.0, abs=1e-12)
+    assert misorientation(a[:1], a[:1], 225).shape == (1,)

@@ -247,3 +247,24 @@ def test_config_validation() -> None:
         _config(ring_thresholds=((1, 0.0),))
     with pytest.raises(ParamError, match="NrPixelsZ"):
         build_pixel_plan(_config(), (SHAPE[0] + 1, SHAPE[1]))
+
+
+def test_mask_file_from_parameters(tmp_path, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
+    import tifffile
+    from midas.params import MidasParams
+
+    peaks = _peaks(rng)
+    frames = np.stack([_frame(peaks)] * 2)
+    y0, z0 = (int(round(v)) for v in ref.peak_centre_px(peaks[2], *BC))
+    mask = np.zeros(SHAPE, dtype=np.uint8)
+    mask[z0, y0] = 1
+    path = tmp_path / "mask.tif"
+    tifffile.imwrite(path, mask)
+    cfg = _config()
+    kw = dict(omega_start_deg=0.0, omega_step_deg=0.25, n_threads=1)
+    from_file = search_peaks(ArrayFrames(frames), cfg, MidasParams.from_mapping({"MaskFile": str(path)}), **kw)
+    direct = search_peaks(ArrayFrames(frames), cfg, mask=mask, **kw)
+    plain = search_peaks(ArrayFrames(frames), cfg, **kw)
+    np.testing.assert_array_equal(from_file.rows, direct.rows)
+    touched = PS_COLUMNS.index("maskTouched")
+    assert from_file.rows[:, touched].sum() == 2 and plain.rows[:, touched].sum() == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from midas._native import core
 from midas._reference import forward as ref
 from midas.parallel import threads
@@ -33,18 +32,18 @@ def _triclinic_b(rng: np.random.Generator, n: int) -> np.ndarray:
 def _case(rng: np.random.Generator, n_grains: int = 40, n_hkl: int = 30):
     hkl = rng.integers(-4, 5, size=(n_hkl, 3)).astype(np.float64)
     hkl = hkl[np.abs(hkl).sum(1) > 0]
-    return dict(
-        orient=_random_rotations(rng, n_grains),
-        pos_um=rng.uniform(-2000, 2000, size=(n_grains, 3)),
-        b_matrix=_triclinic_b(rng, n_grains),
-        hkl=hkl,
-        ring_nr=rng.integers(1, 9, size=len(hkl)).astype(np.int32),
-        row_id=np.arange(len(hkl), dtype=np.int32) * 3 + 1,
-    )
+    return {
+        "orient": _random_rotations(rng, n_grains),
+        "pos_um": rng.uniform(-2000, 2000, size=(n_grains, 3)),
+        "b_matrix": _triclinic_b(rng, n_grains),
+        "hkl": hkl,
+        "ring_nr": rng.integers(1, 9, size=len(hkl)).astype(np.int32),
+        "row_id": np.arange(len(hkl), dtype=np.int32) * 3 + 1,
+    }
 
 
 def _predict(case, **kw):
-    kw = {"min_eta_deg": 0.0, "wedge_deg": 0.0, "displacement": "toward_point",
+    kw = {"min_eta_deg": 0.0, "wedge_deg": 0.0, "wedge_model": "upstream", "displacement": "toward_point",
           "omega_windows_deg": np.zeros((0, 2)), "boxes_um": np.zeros((0, 4)), **kw}
     return core().ff_predict_spots(**case, wavelength_A=0.1839, lsd_um=1.2e6, **kw)
 
@@ -59,6 +58,9 @@ _INT = ("grain_index", "hkl_row", "omega_solution", "solution_nr", "ring_nr")
      "boxes_um": np.array([[-2e5, 2e5, -1e5, 3e5], [-1e9, 1e9, -1e9, 1e9]])},
     {"wedge_deg": 2.5},
     {"wedge_deg": -0.7, "displacement": "parallel", "min_eta_deg": 10.0},
+    {"wedge_deg": 1.2, "wedge_model": "exact"},
+    {"wedge_deg": -3.0, "wedge_model": "exact", "min_eta_deg": 5.0,
+     "omega_windows_deg": np.array([[-170.0, 170.0]]), "boxes_um": np.array([[-2e5, 2e5, -2e5, 2e5]])},
 ])
 def test_kernel_matches_numpy_twin(rng, kw):
     case = _case(rng)
@@ -132,6 +134,25 @@ def test_wedge_changes_only_omega(rng):
     assert 0 < d[away_from_poles].max() < 2 * 1.5  # Δω ~ wedge·cot-like factor, large only near the poles
 
 
+def test_exact_wedge_is_undone_by_geometry_correct_wedge(rng):
+    """The exact model's events, corrected by midas.geometry.omega.correct_wedge, are the no-wedge events."""
+    from midas.geometry.omega import correct_wedge
+
+    case = _case(rng)
+    a = _predict(case)
+    b = _predict(case, wedge_deg=2.0, wedge_model="exact")
+    key_a = {(g, r, k): i for i, (g, r, k) in enumerate(zip(a["grain_index"], a["hkl_row"], a["omega_solution"]))}
+    i = np.array([key_a[(g, r, k)] for g, r, k in zip(b["grain_index"], b["hkl_row"], b["omega_solution"])])
+    w0, e0 = correct_wedge(b["eta_deg"], b["tth_deg"], b["omega_deg"], 2.0)
+    assert np.abs((w0 - a["omega_deg"][i] + 180) % 360 - 180).max() < 1e-9
+    assert np.abs((e0 - a["eta_deg"][i] + 180) % 360 - 180).max() < 1e-9
+    # upstream's simulator model agrees with the exact one to first order in the wedge, away from the poles
+    c = _predict(case, wedge_deg=2.0)
+    away = np.abs(np.sin(np.radians(a["eta_deg"][i]))) > 0.5
+    d = np.abs((c["omega_deg"][i] - b["omega_deg"] + 180) % 360 - 180)[away]
+    assert d.max() < 0.2 * 2.0
+
+
 def test_one_and_two_threads_identical(rng):
     case = _case(rng, n_grains=300)
     with threads(1):
@@ -150,7 +171,9 @@ def test_bad_inputs_raise_param_error(rng):
         _predict({**case, "pos_um": case["pos_um"][:2]})
     with pytest.raises(ParamError, match="displacement"):
         _predict(case, displacement="sideways")
+    with pytest.raises(ParamError, match="wedge_model"):
+        _predict(case, wedge_model="tilted")
     with pytest.raises(ParamError, match="wavelength_A"):
         core().ff_predict_spots(**case, wavelength_A=-1.0, lsd_um=1e6, min_eta_deg=0.0, wedge_deg=0.0,
-                                displacement="parallel", omega_windows_deg=np.zeros((0, 2)),
+                                wedge_model="exact", displacement="parallel", omega_windows_deg=np.zeros((0, 2)),
                                 boxes_um=np.zeros((0, 4)))

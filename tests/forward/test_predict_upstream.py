@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
 from midas.crystal import hkl_table_from_params
 from midas.forward.ff import FFScan, predict_spots
@@ -51,7 +50,7 @@ def _match(spots, up):
 
 def test_ff_au250_reproduces_every_upstream_spot(tmp_path):
     folder = shared_path("upstream_sim", "ff_au250")
-    p, det, spots = _predict(folder)
+    _p, _det, spots = _predict(folder)
     up = _upstream_spots(folder, tmp_path)
     assert len(up) == 28887
     i, j, ours_only, theirs_only = _match(spots, up)
@@ -97,7 +96,7 @@ def test_ff_au250_needs_upstreams_orientation_cleanup(tmp_path):
 
 def test_ff_cu_tilted_detector_positions_within_0p01_px():
     folder = shared_path("upstream_sim", "ff_cu_tilted")
-    p, det, spots = _predict(folder)
+    _p, det, spots = _predict(folder)
     up = read_spot_matrix(folder / "SpotMatrixGen.csv")
     assert len(up) == 864
     i, j, ours_only, theirs_only = _match(spots, up)

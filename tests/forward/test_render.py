@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from midas._native import core
 from midas._reference import forward as ref
 from midas.errors import ParamError
@@ -21,7 +20,7 @@ def _contribs(rng: np.random.Generator, n_frames: int = 7, n: int = 60):
     z[:10] = 30.8 + rng.normal(0, 1.0, 10)
     amp = rng.uniform(100, 5000, size=n)
     offsets = np.searchsorted(frame, np.arange(n_frames + 1)).astype(np.int64)
-    return dict(frame_offsets=offsets, y_px=y, z_px=z, amplitude=amp)
+    return {"frame_offsets": offsets, "y_px": y, "z_px": z, "amplitude": amp}
 
 
 @pytest.mark.parametrize("sigma", [0.6, 1.0, 2.3])
@@ -51,8 +50,8 @@ def test_int_frames_match_twin_and_scale(rng):
 
 def test_centroid_of_isolated_spot_is_its_position():
     y, z = 40.37, 33.81
-    c = dict(frame_offsets=np.array([0, 1], np.int64), y_px=np.array([y]), z_px=np.array([z]),
-             amplitude=np.array([1000.0]))
+    c = {"frame_offsets": np.array([0, 1], np.int64), "y_px": np.array([y]), "z_px": np.array([z]),
+             "amplitude": np.array([1000.0])}
     f = core().ff_render_frames_f64(**c, n_y=NY, n_z=NZ, sigma_px=1.5, first_frame=0, n_out=1)[0]
     zz, yy = np.mgrid[:NZ, :NY]
     assert abs((f * yy).sum() / f.sum() - y) < 1e-3
@@ -80,8 +79,8 @@ def test_one_and_two_threads_identical(rng):
 
 
 def test_noise_is_deterministic_per_frame_and_gaussian(rng):
-    c = dict(frame_offsets=np.zeros(5, np.int64), y_px=np.zeros(0), z_px=np.zeros(0), amplitude=np.zeros(0))
-    kw = dict(n_y=NY, n_z=NZ, sigma_px=1.0, out_max=65000.0, peak_max=1.0, noise_sigma=50.0)
+    c = {"frame_offsets": np.zeros(5, np.int64), "y_px": np.zeros(0), "z_px": np.zeros(0), "amplitude": np.zeros(0)}
+    kw = {"n_y": NY, "n_z": NZ, "sigma_px": 1.0, "out_max": 65000.0, "peak_max": 1.0, "noise_sigma": 50.0}
     a = np.empty((4, NZ, NY), np.int32)
     core().ff_render_frames_i32(**c, **kw, first_frame=0, seed=11, out=a)
     b = np.empty((2, NZ, NY), np.int32)
@@ -97,7 +96,7 @@ def test_noise_is_deterministic_per_frame_and_gaussian(rng):
 
 
 def test_bad_inputs():
-    c = dict(frame_offsets=np.array([0, 2], np.int64), y_px=np.zeros(1), z_px=np.zeros(1), amplitude=np.ones(1))
+    c = {"frame_offsets": np.array([0, 2], np.int64), "y_px": np.zeros(1), "z_px": np.zeros(1), "amplitude": np.ones(1)}
     with pytest.raises(ParamError, match="frame_offsets"):
         core().ff_max_pixel_value(**c, n_y=NY, n_z=NZ, sigma_px=1.0)
     c["frame_offsets"] = np.array([0, 1], np.int64)

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
 from midas.crystal import hkl_table_from_params
 from midas.forward.ff import FFScan, predict_spots
-from midas.forward.simulate import (SpotShape, peak_pixel_value, render_frames, simulate_ff,
-                                    spot_contributions)
+from midas.forward.simulate import (
+    SpotShape,
+    peak_pixel_value,
+    render_frames,
+    simulate_ff,
+    spot_contributions,
+)
 from midas.geometry import FFDetector
 from midas.io.grains_csv import GrainsTable, read_grains_csv, write_grains_csv
 from midas.io.midas_zip import open_midas_zip
@@ -33,7 +37,7 @@ def _upstream_frames(path: Path, frames: list[int]) -> np.ndarray:
 def _centroids(frame: np.ndarray, y: np.ndarray, z: np.ndarray, half: int = 4) -> np.ndarray:
     out = np.full((len(y), 2), np.nan)
     for n, (yc, zc) in enumerate(zip(y, z)):
-        y0, z0 = int(round(yc)), int(round(zc))
+        y0, z0 = round(yc), round(zc)
         win = frame[max(z0 - half, 0): z0 + half + 1, max(y0 - half, 0): y0 + half + 1].astype(np.float64)
         zz, yy = np.mgrid[max(z0 - half, 0): z0 + half + 1, max(y0 - half, 0): y0 + half + 1]
         if win.sum() > 0:
@@ -252,3 +256,30 @@ def test_simulate_rejects_unsupported(tmp_path, rng):
     pfile.write_text(pfile.read_text() + "nScans 4\n")
     with pytest.raises(ParamError, match="nScans"):
         simulate_ff(read_params(pfile))
+
+
+@pytest.mark.slow
+def test_full_cu_tilted_simulation_matches_upstream_archive(tmp_path):
+    """`midas simulate ff` on upstream's ff_cu_tilted inputs: 1440 frames of 1024², compared with
+    upstream's archive on 40 frames (the busiest ones and a spread of others)."""
+    from midas.cli.main import main
+
+    folder = shared_path("upstream_sim", "ff_cu_tilted")
+    for name in ("Parameters.txt", "GrainsSim.csv"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    assert main(["simulate", "ff", "-paramFN", str(tmp_path / "Parameters.txt"), "-nCPUs", "2"]) == 0
+    ours = open_midas_zip(tmp_path / "Cu_FF_tilted.analysis.MIDAS.zip")
+    assert ours.n_frames == 1440 and ours.frame_shape == (1024, 1024)
+    sm = read_spot_matrix(tmp_path / "SpotMatrixGen.csv")
+    up = read_spot_matrix(folder / "SpotMatrixGen.csv")
+    assert len(sm) == len(up) + 1  # grain 6 / SpotID 82, see test_predict_upstream
+    busy = np.bincount(up.frame, minlength=1440)
+    frames = sorted(set(np.argsort(-busy, kind="stable")[:20].tolist()) | set(range(3, 1440, 72)))
+    theirs = _upstream_frames(folder / "Cu_FF_tilted.analysis.MIDAS.zip", frames)
+    extra = (sm.grain_id == 6) & (sm.spot_id == 82)
+    for n, k in enumerate(frames):
+        mine = ours.frame(k).astype(np.int64)
+        if k == int(sm.frame[extra][0]):
+            y, z = round(sm.y_px[extra][0]), round(sm.z_px[extra][0])
+            mine[max(z - 5, 0): z + 6, max(y - 5, 0): y + 6] = theirs[n][max(z - 5, 0): z + 6, max(y - 5, 0): y + 6]
+        assert np.abs(mine - theirs[n]).max() <= 200, k

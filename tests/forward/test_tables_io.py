@@ -6,13 +6,18 @@ import gzip
 
 import numpy as np
 import pytest
+from conftest import shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from conftest import shared_path
 from midas.errors import FormatError
-from midas.io.grains_csv import GRAINS_COLUMNS, GrainsHeader, GrainsTable, read_grains_csv, write_grains_csv
+from midas.io.grains_csv import (
+    GRAINS_COLUMNS,
+    GrainsHeader,
+    GrainsTable,
+    read_grains_csv,
+    write_grains_csv,
+)
 from midas.io.spot_matrix import read_spot_matrix, write_spot_matrix
 
 

@@ -201,6 +201,19 @@ def test_invalid_detector_raises_geometry_error(change, match):
         FFDetector(**{**good, **change})
 
 
+def test_rho_d_may_be_omitted_only_without_distortion():
+    base = {
+        "lsd_um": 1e6,
+        "bc_px": (1000.0, 1020.0),
+        "pixel_size_um": (200.0, 200.0),
+        "n_pixels": (2048, 2048),
+    }
+    det = FFDetector(**base)
+    assert det.rho_d_um == pytest.approx(np.hypot(1047.0, 1027.0) * 200.0)
+    with pytest.raises(GeometryError, match="RhoD"):
+        FFDetector(**base, distortion=(1e-4,) + (0.0,) * 14)
+
+
 def test_kernel_rejects_invalid_detector_without_the_dataclass():
     from midas._native import core
 

@@ -169,3 +169,15 @@ def test_convert_errors_are_clear_and_leave_no_output(tmp_path, rng, capsys):
     err = capsys.readouterr().err
     assert "f_000002.ge3" in err and "f_000003.ge3" in err and "not found" in err
     assert not (tmp_path / "z.zip").exists()
+
+
+def test_convert_builds_the_data_name_from_the_parameters(tmp_path, rng):
+    frames = _scan(rng, n=2, shape=(8, 8))
+    (tmp_path / "raw").mkdir()
+    write_ge(tmp_path / "raw" / "Au_00007.ge2", frames)  # layer 2: 5 + (2 - 1) * 2 = 7
+    (tmp_path / "ps.txt").write_text(
+        f"NrPixels 8\nOmegaStart 0\nOmegaStep 1\nRawFolder {tmp_path / 'raw'}\nFileStem Au\n"
+        "StartFileNrFirstLayer 5\nNrFilesPerSweep 2\nPadding 5\nExt .ge2\n")
+    assert _convert("-paramFN", tmp_path / "ps.txt", "-LayerNr", 2, "-resultFolder", tmp_path) == 0
+    with open_midas_zip(tmp_path / "Au_00007.ge2.analysis.MIDAS.zip") as z:
+        np.testing.assert_array_equal(z.read(), frames)

@@ -177,7 +177,7 @@ _INTS = {
 _COUNTS = {(lo, hi): st.integers(lo, hi) for lo in range(0, 17) for hi in range(lo, 17)}
 _SEP = st.sampled_from([" ", "  ", "\t", " \t ", "    "])
 _BOOL = st.booleans()
-_COMMENT = st.text(st.characters(exclude_characters="\r\n\x00"), max_size=20)
+_COMMENT = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x00"), max_size=20)
 _NAMES = {spec.name: st.sampled_from([spec.name, *spec.aliases]) for spec in REGISTRY.values()}
 
 

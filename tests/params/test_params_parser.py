@@ -376,8 +376,10 @@ def test_equality_ignores_comments_spelling_and_unrelated_order() -> None:
 
 
 def test_read_params_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ParamError, match=r"nope\.txt does not exist"):
         read_params(tmp_path / "nope.txt")
+    with pytest.raises(ParamError, match="is a directory"):
+        read_params(tmp_path)
 
 
 def test_empty_file() -> None:

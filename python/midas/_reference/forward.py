@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import brentq
+from scipy.optimize import brentq  # type: ignore[import-untyped]
 
 _OUT_KEYS = ("grain_index", "hkl_row", "omega_solution", "solution_nr", "ring_nr", "omega_deg", "omega_raw_deg",
              "eta_deg", "tth_deg", "y0_um", "z0_um", "y_um", "z_um")
@@ -66,6 +66,26 @@ def _wedge_delta(eta: float, theta: float, wedge: float) -> float:
     return float(min(roots, key=abs)) if roots else 0.0
 
 
+def _exact_wedge(gs: NDArray[np.float64], sin_theta: float, w0: float, wedge: float) -> tuple[float, float] | None:
+    """ω nearest ω0 where Ry(-W)·Rz(ω)·g meets the Bragg condition, and its η; None if there is none."""
+    ry = np.array([[np.cos(wedge), 0, -np.sin(wedge)], [0, 1, 0], [np.sin(wedge), 0, np.cos(wedge)]])
+    target = -np.linalg.norm(gs) * sin_theta
+
+    def lab(w: float) -> NDArray[np.float64]:
+        rz = np.array([[np.cos(w), -np.sin(w), 0], [np.sin(w), np.cos(w), 0], [0, 0, 1]])
+        return np.asarray(ry @ rz @ gs, dtype=np.float64)
+
+    grid = w0 + np.linspace(-np.pi, np.pi, 8193)
+    vals = ry[0, 0] * (np.cos(grid) * gs[0] - np.sin(grid) * gs[1]) + ry[0, 2] * gs[2] - target
+    roots = [brentq(lambda w: lab(w)[0] - target, grid[i], grid[i + 1], xtol=1e-15, rtol=1e-15)
+             for i in np.nonzero(np.sign(vals[:-1]) != np.sign(vals[1:]))[0]]
+    if not roots:
+        return None
+    w1 = float(min(roots, key=lambda w: abs(w - w0)))
+    g1 = lab(w1)
+    return float(np.arctan2(np.sin(w1), np.cos(w1))), _eta(g1[1], g1[2])
+
+
 def _displace(form: str, p: NDArray[np.float64], lsd: float, y0: float, z0: float) -> tuple[float, float]:
     if form == "parallel":
         d = np.array([lsd, y0, z0])  # the ray leaves P along the ideal direction
@@ -81,7 +101,7 @@ def _displace(form: str, p: NDArray[np.float64], lsd: float, y0: float, z0: floa
 
 def predict_ff_spots(orient: Any, pos_um: Any, b_matrix: Any, hkl: Any, ring_nr: Any, row_id: Any, *,
                      wavelength_A: float, lsd_um: float, min_eta_deg: float = 0.0, wedge_deg: float = 0.0,
-                     displacement: str = "toward_point", omega_windows_deg: Any = None,
+                     wedge_model: str = "upstream", displacement: str = "toward_point", omega_windows_deg: Any = None,
                      boxes_um: Any = None) -> dict[str, NDArray[Any]]:
     """Twin of ``midas._core.ff_predict_spots``: same inputs and the same dict of (S,) arrays."""
     orient = np.asarray(orient, dtype=np.float64)
@@ -105,13 +125,20 @@ def predict_ff_spots(orient: Any, pos_um: Any, b_matrix: Any, hkl: Any, ring_nr:
                 rz = np.array([[np.cos(w), -np.sin(w), 0], [np.sin(w), np.cos(w), 0], [0, 0, 1]])
                 gl = rz @ gs
                 eta = _eta(gl[1], gl[2])
+                w_obs = w
+                if wedge_deg != 0.0 and wedge_model == "exact":
+                    seen = _exact_wedge(gs, float(s), w, float(np.radians(wedge_deg)))
+                    if seen is None:
+                        continue
+                    w_obs, eta = seen
+                elif wedge_deg != 0.0:
+                    w_obs = w - _wedge_delta(eta, theta, np.radians(wedge_deg))
+                    w_obs = float(np.arctan2(np.sin(w_obs), np.cos(w_obs)))
                 eta_deg = np.degrees(eta)
                 if abs(eta_deg) < min_eta_deg or 180 - abs(eta_deg) < min_eta_deg:
                     continue
                 r = lsd_um * np.tan(2 * theta)
                 y0, z0 = -r * np.sin(eta), r * np.cos(eta)
-                w_obs = w - _wedge_delta(eta, theta, np.radians(wedge_deg))
-                w_obs = float(np.arctan2(np.sin(w_obs), np.cos(w_obs)))
                 wd = np.degrees(w_obs)
                 if len(windows) and not any(
                         lo < wd < hi and bx[0] < y0 < bx[1] and bx[2] < z0 < bx[3]
@@ -121,7 +148,7 @@ def predict_ff_spots(orient: Any, pos_um: Any, b_matrix: Any, hkl: Any, ring_nr:
                 y, z = _displace(displacement, ro @ pos_um[gi], lsd_um, y0, z0)
                 rows.append((gi, int(row_id[h]), k, nr - 1, int(ring_nr[h]), wd, np.degrees(w), eta_deg,
                              np.degrees(2 * theta), y0, z0, y, z))
-    cols = list(zip(*rows)) if rows else [[] for _ in _OUT_KEYS]
+    cols: list[Any] = list(zip(*rows)) if rows else [() for _ in _OUT_KEYS]
     out: dict[str, NDArray[Any]] = {}
     for key, col in zip(_OUT_KEYS, cols):
         out[key] = np.asarray(col, dtype=np.int32 if key in _OUT_KEYS[:5] else np.float64)
@@ -156,4 +183,4 @@ def render_frames_i32(frame_offsets: Any, y_px: Any, z_px: Any, amplitude: Any, 
     f = render_frames_f64(frame_offsets, y_px, z_px, amplitude, n_y=n_y, n_z=n_z, sigma_px=sigma_px,
                           first_frame=first_frame, n_out=n_out)
     scaled = np.where(f >= peak_max, out_max, f * out_max / peak_max)
-    return np.trunc(np.clip(scaled, 0, 2**31 - 1)).astype(np.int32)
+    return np.asarray(np.trunc(np.clip(scaled, 0, 2**31 - 1)), dtype=np.int32)

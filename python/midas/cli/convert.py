@@ -193,7 +193,7 @@ def _archive_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
 
 def run(args: argparse.Namespace) -> int:
     from midas.cli.common import progress
-    from midas.io.corrections import dark_mean, pre_threshold
+    from midas.io.corrections import PreThreshold, dark_mean
     from midas.io.frames import open_frames
     from midas.io.midas_zip import MidasZipWriter
     from midas.params import read_params
@@ -229,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
             log.info("dark: %d frames from %s", dark.shape[0], dark_src)
             dark_mean_frame = dark_mean(dark, skip_frames=skip)
             stored_dark = dark
+        pre = None if thresh is None else PreThreshold(dark_mean_frame, thresh)
         if thresh is not None:
             log.info("pre-processing: frames are dark-subtracted and pixels below dark + %g "
                      "counts set to 0; exchange/dark holds zeros", thresh)
@@ -257,8 +258,8 @@ def run(args: argparse.Namespace) -> int:
             for chunk in progress(blocks, total=-(-reader.n_frames // block), desc="convert",
                                   unit=f"x{block}fr" if block > 1 else "fr"):
                 for frame in chunk:
-                    if thresh is not None:
-                        frame = pre_threshold(frame, dark_mean_frame, thresh)
+                    if pre is not None:
+                        frame = pre(frame)
                     writer.append(frame.astype(out_dtype, copy=False))
         dt = time.perf_counter() - t0
     raw_mb = reader.n_frames * nz * ny * reader.dtype.itemsize / 1e6

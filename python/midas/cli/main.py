@@ -47,7 +47,8 @@ def _setup_logging(verbosity: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``midas`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
-    A :class:`midas.errors.MidasError` is printed as one clear line and gives exit status 2.
+    A :class:`midas.errors.MidasError` (or an OSError about a file the user named) is printed as
+    one clear line and gives exit status 2.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -58,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except MidasError as exc:
+        print(f"midas {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the user named is missing or unreadable
         print(f"midas {args.verb}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

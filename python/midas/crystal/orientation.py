@@ -74,8 +74,9 @@ def euler_to_matrix(euler_rad: ArrayLike) -> NDArray[np.float64]:
 
     Examples
     --------
-    >>> euler_to_matrix([0.0, 0.0, np.pi / 2]).round(12).tolist()
-    [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    >>> m = euler_to_matrix([0.0, 0.0, np.pi / 2])  # 90° about z: crystal x → sample y
+    >>> (m @ [1.0, 0.0, 0.0]).round(12).tolist()
+    [0.0, 1.0, 0.0]
     """
     e = _trailing(euler_rad, (3,), "euler_rad")
     c1, c, c2 = np.cos(e[..., 0]), np.cos(e[..., 1]), np.cos(e[..., 2])

@@ -256,9 +256,9 @@ def misorientation(
 
     Returns
     -------
-    angle_rad : (N,) float64
+    angle_rad : (N,) float64, or float when both inputs are single (3, 3) matrices
         ``min over S of angle(om_aᵀ · om_b · S)`` in [0, π].
-    axis : (N, 3) float64, only with ``return_axis``
+    axis : (N, 3) or (3,) float64, only with ``return_axis``
         Unit axis of the minimising rotation in the crystal frame of ``om_a`` ((1, 0, 0) for a
         zero angle).
 
@@ -273,12 +273,15 @@ def misorientation(
     ``|(d ⊗ s).w|`` and the angle is ``2·atan2(|v|, |w|)`` (accurate also for tiny angles).
     Symmetry on one side suffices: ``angle(S₁ᵀ X S₂) = angle(X S₂ S₁ᵀ)``.
     """
+    single = np.ndim(om_a) == 2 and np.ndim(om_b) == 2
     a = _as_matrices("om_a", om_a)
     b = _as_matrices("om_b", om_b)
     if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
         raise ParamError(f"om_a has {a.shape[0]} orientations and om_b {b.shape[0]}: expected equal counts or one")
     sym = np.ascontiguousarray(symmetry_quaternions(symmetry, lattice))
     angle, axis = core().misorientation_pairs(a, b, sym, bool(return_axis))
+    if single:
+        return (float(angle[0]), axis[0]) if return_axis else float(angle[0])
     return (angle, axis) if return_axis else angle
 
 

@@ -337,7 +337,8 @@ def ring_band_thresholds(config: PeakSearchConfig) -> NDArray[np.float32]:
     if config.do_full_image:
         thr[...] = config.ring_thresholds[0][1]
         return thr
-    r_um, _eta = pixel_grid_to_ideal(config.detector)
+    r_um, eta = pixel_grid_to_ideal(config.detector)
+    del eta
     dist = np.empty_like(r_um)
     for (_ring, t), rad in zip(config.ring_thresholds, config.ring_radius_um, strict=True):
         np.subtract(r_um, rad, out=dist)
@@ -404,7 +405,7 @@ def build_pixel_plan(config: PeakSearchConfig, raw_shape: tuple[int, int], *, da
     origin = int(index[0, 0])
     step_y = int(index[0, 1] - index[0, 0]) if n_y > 1 else 1
     step_z = int(index[1, 0] - index[0, 0]) if n_z > 1 else 0
-    zz, yy = np.mgrid[0:n_z, 0:n_y]
+    zz, yy = np.ogrid[0:n_z, 0:n_y]
     if not np.array_equal(index, origin + yy * step_y + zz * step_z):  # pragma: no cover - flips are affine
         raise ParamError(f"ImTransOpt {list(opts)} does not map pixels affinely")
     log.info("peak search: %d candidate pixels of %d (%.1f %%) in %d ring band(s)%s", dst.size, n_y * n_z,
@@ -611,8 +612,8 @@ def search_peaks(
     n_threads : int, optional
         Threads for decoding and searching (default: :func:`midas.parallel.max_threads`).
     block_frames : int, optional
-        Frames decoded and searched together (default ``4·n_threads``); memory is about
-        ``block_frames`` raw frames plus the peak table.
+        Frames decoded and searched together (default ``2·n_threads``, at least 2); memory is
+        about ``block_frames`` raw frames plus the candidate-pixel plan plus the peak table.
     progress : bool
         Show a progress bar on stderr.
 
@@ -671,6 +672,11 @@ def search_peaks(
                 raise ParamError("search_peaks: no ω scan (OmegaStart/OmegaStep) in the archive or the parameters")
             omega_start_deg = float(start) if omega_start_deg is None else omega_start_deg
             omega_step_deg = float(step) if omega_step_deg is None else omega_step_deg
+        if is_zip:
+            flood = frames.flood
+            if flood is not None and not np.allclose(flood, 1.0):
+                log.warning("%s: exchange/flood is not applied by the peak search (pixel values are raw − dark); "
+                            "flat-field the frames first if the flood matters", frames.path)
         if dark is None and is_zip:
             d = frames.dark
             if d is not None and np.any(d):
@@ -700,7 +706,7 @@ def search_peaks(
         nt = max_threads() if n_threads is None else int(n_threads)
         if nt < 1:
             raise ParamError(f"n_threads must be >= 1, got {n_threads}")
-        block = 4 * nt if block_frames is None else int(block_frames)
+        block = max(2, 2 * nt) if block_frames is None else int(block_frames)
         if block < 1:
             raise ParamError(f"block_frames must be >= 1, got {block_frames}")
 

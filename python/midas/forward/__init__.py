@@ -10,8 +10,20 @@ Conventions (frames, signs, ω labels): ``docs/conventions.md`` ("FF forward mod
 
 from __future__ import annotations
 
-from midas.forward.ff import FFScan, SpotTable, orthonormalize_orientations, predict_spots
+from midas.forward.ff import (
+    FFScan,
+    SpotTable,
+    orthonormalize_orientations,
+    predict_spots,
+)
 from midas.forward.simulate import SimulationResult, SpotShape, simulate_ff
 
-__all__ = ["FFScan", "SpotTable", "SpotShape", "SimulationResult", "predict_spots", "simulate_ff",
-           "orthonormalize_orientations"]
+__all__ = [
+    "FFScan",
+    "SimulationResult",
+    "SpotShape",
+    "SpotTable",
+    "orthonormalize_orientations",
+    "predict_spots",
+    "simulate_ff",
+]

@@ -8,7 +8,7 @@ and position P (sample frame at ω = 0), and reflection hkl,
 2. ω solves -Gx cos ω + Gy sin ω = |G| sin θ (beam along +x, sample rotated by Rz(+ω)), ≤ 2
    solutions per reflection;
 3. η = atan2(-y, z) of Rz(ω)·G, R = Lsd·tan 2θ, ideal spot (y0, z0) = R·(-sin η, cos η);
-4. wedge: ω_obs = ω - Δω(η, θ, wedge); analysis windows (MinEta, OmegaRange + BoxSize on (y0, z0));
+4. wedge (upstream's first-order form or the exact tilted axis); analysis windows (MinEta, OmegaRange + BoxSize on (y0, z0));
 5. grain-position displacement of (y0, z0) with P_lab = Rz(ω_obs)·P (see ``displacement``);
 6. detector pixel by the exact inverse of the tilt + distortion model
    (:func:`midas.geometry.ideal_to_pixel`) and frame = floor((ω_obs - OmegaStart)/OmegaStep).
@@ -28,25 +28,40 @@ from midas._native import core
 from midas.errors import GeometryError, ParamError
 from midas.parallel import threads
 
-__all__ = ["FFScan", "SpotTable", "predict_spots", "orthonormalize_orientations", "DISPLACEMENTS",
-           "ORTHONORMALIZE"]
+__all__ = [
+    "DISPLACEMENTS",
+    "ORTHONORMALIZE",
+    "WEDGE_MODELS",
+    "FFScan",
+    "SpotTable",
+    "orthonormalize_orientations",
+    "predict_spots",
+]
 
 DISPLACEMENTS = ("toward_point", "parallel")
 """Names of the grain-position displacement forms (see :func:`predict_spots`)."""
+
+WEDGE_MODELS = ("upstream", "exact")
+"""Names of the wedge models (see :func:`predict_spots`)."""
 
 ORTHONORMALIZE = ("none", "upstream", "polar")
 """Names of the orientation clean-up methods (see :func:`orthonormalize_orientations`)."""
 
 
 class _Grains(Protocol):
-    orient_mat: NDArray[np.float64]
-    pos_um: NDArray[np.float64]
-    lattice: NDArray[np.float64]
+    @property
+    def orient_mat(self) -> NDArray[np.float64]: ...
+    @property
+    def pos_um(self) -> NDArray[np.float64]: ...
+    @property
+    def lattice(self) -> NDArray[np.float64]: ...
 
 
 class _Hkls(Protocol):
-    hkl: NDArray[Any]
-    ring_nr: NDArray[Any]
+    @property
+    def hkl(self) -> NDArray[Any]: ...
+    @property
+    def ring_nr(self) -> NDArray[Any]: ...
 
 
 def _windows(values: Any, width: int, key: str) -> tuple[tuple[float, ...], ...]:
@@ -187,7 +202,7 @@ class FFScan:
             raise ParamError(f"parameter OmegaStep = 0{where}: expected a non-zero step")
         if n_frames is None:
             end = need("OmegaEnd")
-            n_frames = int(math.ceil(abs(end - start) / abs(step) - 1e-9))
+            n_frames = math.ceil(abs(end - start) / abs(step) - 1e-9)
             if n_frames < 1:
                 raise ParamError(f"OmegaStart {start}, OmegaEnd {end}, OmegaStep {step}{where}: no frame in the scan")
 
@@ -228,11 +243,11 @@ class SpotTable:
         Running index of this Bragg solution among all solutions of the grain, counted before any
         filter (upstream's SpotMatrixGen ``SpotID``).
     omega_deg : (S,) float64
-        Observed ω after the wedge correction, degrees in [-180, 180].
+        Observed ω (after the wedge), degrees in (-180, 180].
     omega_raw_deg : (S,) float64
         ω before the wedge correction (``OmeRaw``).
     eta_deg, tth_deg : (S,) float64
-        Azimuth η (0 = up, +90 = -y) and scattering angle 2θ of the reflection, degrees.
+        Observed azimuth η (0 = up, +90 = -y) and scattering angle 2θ of the reflection, degrees.
     y0_um, z0_um : (S,) float64
         Ideal spot on the untilted plane at Lsd for a grain at the origin, µm (lab y, z).
     y_um, z_um : (S,) float64
@@ -266,13 +281,13 @@ class SpotTable:
     def __post_init__(self) -> None:
         n = len(np.asarray(self.grain_index))
         for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name == "hkl":
-                arr = np.ascontiguousarray(v, dtype=np.int32).reshape(n, 3)
-            else:
-                arr = np.ascontiguousarray(v, dtype=np.int64 if f.name in _SPOT_INT else np.float64)
-                if arr.shape != (n,):
-                    raise ParamError(f"SpotTable.{f.name} has shape {arr.shape}, expected ({n},)")
+            dtype = np.int32 if f.name == "hkl" else np.int64 if f.name in _SPOT_INT else np.float64
+            arr: NDArray[Any] = np.ascontiguousarray(getattr(self, f.name), dtype=dtype)
+            want: tuple[int, ...] = (n, 3) if f.name == "hkl" else (n,)
+            if f.name == "hkl" and arr.size == 0:
+                arr = arr.reshape(want)
+            if arr.shape != want:
+                raise ParamError(f"SpotTable.{f.name} has shape {arr.shape}, expected {want}")
             arr.setflags(write=False)
             object.__setattr__(self, f.name, arr)
 
@@ -371,7 +386,7 @@ def orthonormalize_orientations(orient_mat: Any, method: str = "polar") -> NDArr
         if flip.any():
             a[flip, :, 2] *= -1
             r = a @ bt
-        return r
+        return np.asarray(r, dtype=np.float64)
     raise ParamError(f"orthonormalize = {method!r}, expected one of {ORTHONORMALIZE}")
 
 
@@ -383,7 +398,7 @@ def _b_matrices(lattice: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, wavelength_A: float,
                   rings: Sequence[int] | None = None, displacement: str = "toward_point",
-                  orthonormalize: str = "none", on_detector: bool = True,
+                  wedge: str = "upstream", orthonormalize: str = "none", on_detector: bool = True,
                   n_threads: int | None = None) -> SpotTable:
     """Predict the far-field spots of many grains (OpenMP over grains).
 
@@ -410,6 +425,12 @@ def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, 
         point plus the x = 0 intercept of the line from P toward (Lsd, y0, z0). ``parallel``
         (upstream's indexer and refiner): the ray from P parallel to (Lsd, y0, z0), met at x = Lsd.
         They differ at second order in |P|/Lsd (≤ 0.015 px on upstream's 250-grain example).
+    wedge : {"upstream", "exact"}
+        Wedge model (only matters when ``scan.wedge_deg`` ≠ 0). ``upstream`` (upstream's simulator):
+        ω_obs = ω - δ with δ the correction upstream's FitSetup (``CorrectWedge``,
+        :func:`midas.geometry.omega.correct_wedge`) would apply at the no-wedge η; η unchanged.
+        ``exact``: :func:`midas.geometry.omega.apply_wedge` (ω and η of the event with the tilted
+        axis; ``correct_wedge`` undoes it exactly; spots that cannot diffract are dropped).
     orthonormalize : {"none", "upstream", "polar"}
         Clean-up of the orientation matrices first (:func:`orthonormalize_orientations`); use
         ``upstream`` to reproduce upstream's simulator exactly.
@@ -454,6 +475,8 @@ def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, 
     """
     if displacement not in DISPLACEMENTS:
         raise ParamError(f"displacement = {displacement!r}, expected one of {DISPLACEMENTS}")
+    if wedge not in WEDGE_MODELS:
+        raise ParamError(f"wedge = {wedge!r}, expected one of {WEDGE_MODELS}")
     if not (math.isfinite(wavelength_A) and wavelength_A > 0):
         raise ParamError(f"wavelength_A = {wavelength_A}, expected a finite value > 0")
     orient = np.asarray(grains.orient_mat, dtype=np.float64)
@@ -487,7 +510,7 @@ def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, 
         raw = core().ff_predict_spots(
             orient=orient, pos_um=pos, b_matrix=_b_matrices(lattice), hkl=hkl_all[rows].astype(np.float64),
             ring_nr=ring_all[rows], row_id=rows, wavelength_A=float(wavelength_A), lsd_um=float(detector.lsd_um),
-            min_eta_deg=scan.min_eta_deg, wedge_deg=scan.wedge_deg, displacement=displacement,
+            min_eta_deg=scan.min_eta_deg, wedge_deg=scan.wedge_deg, wedge_model=wedge, displacement=displacement,
             omega_windows_deg=windows, boxes_um=boxes)
     from midas.geometry import ideal_to_pixel
 
@@ -499,7 +522,7 @@ def predict_spots(grains: _Grains, hkls: _Hkls, detector: Any, scan: FFScan, *, 
         keep &= (y_px >= 0) & (y_px < n_y) & (z_px >= 0) & (z_px < n_z)
     gi = raw["grain_index"].astype(np.int64)
     table = SpotTable(grain_index=gi, grain_id=grain_id[gi], hkl_row=raw["hkl_row"],
-                      hkl=hkl_all[raw["hkl_row"]] if len(gi) else np.zeros((0, 3)), ring_nr=raw["ring_nr"],
+                      hkl=hkl_all[raw["hkl_row"]].astype(np.int32), ring_nr=raw["ring_nr"],
                       omega_solution=raw["omega_solution"], solution_nr=raw["solution_nr"],
                       omega_deg=raw["omega_deg"], omega_raw_deg=raw["omega_raw_deg"], eta_deg=raw["eta_deg"],
                       tth_deg=raw["tth_deg"], y0_um=raw["y0_um"], z0_um=raw["z0_um"], y_um=raw["y_um"],

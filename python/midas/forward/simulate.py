@@ -26,15 +26,23 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtr
+from scipy.special import ndtr  # type: ignore[import-untyped]
 
 from midas._native import core
 from midas.errors import ParamError
 from midas.forward.ff import FFScan, SpotTable, predict_spots
 from midas.parallel import threads
 
-__all__ = ["SpotShape", "FrameContributions", "SimulationResult", "spot_contributions", "peak_pixel_value",
-           "render_frames", "spot_matrix_from_spots", "simulate_ff"]
+__all__ = [
+    "FrameContributions",
+    "SimulationResult",
+    "SpotShape",
+    "peak_pixel_value",
+    "render_frames",
+    "simulate_ff",
+    "spot_contributions",
+    "spot_matrix_from_spots",
+]
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +177,7 @@ def spot_contributions(spots: SpotTable, scan: FFScan, shape: SpotShape) -> Fram
         amp = np.full(n, shape.peak_intensity)
     else:
         step = abs(scan.omega_step_deg)
-        reach = int(math.ceil(4 * shape.omega_sigma_deg / step)) + 1
+        reach = math.ceil(4 * shape.omega_sigma_deg / step) + 1
         offs = np.arange(-reach, reach + 1)
         frame = (spots.frame[:, None] + offs[None, :]).ravel()
         idx = np.repeat(np.arange(n, dtype=np.int64), len(offs))
@@ -310,7 +318,7 @@ def _ring_list(p: Any) -> list[int] | None:
 
 
 def simulate_ff(p: Any, *, result_folder: str | Path | None = None, n_threads: int | None = None,
-                noise_seed: int = 0, batch_frames: int | None = None,
+                noise_seed: int = 0, batch_frames: int | None = None, wedge: str = "upstream",
                 progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Simulate a far-field scan from a parameter set, like upstream's ``ForwardSimulationCompressed``.
 
@@ -332,6 +340,8 @@ def simulate_ff(p: Any, *, result_folder: str | Path | None = None, n_threads: i
         Seed of the ``SimNoiseSigma`` noise.
     batch_frames : int, optional
         Frames rendered per batch (default: as many as fit in 256 MB of int32).
+    wedge : {"upstream", "exact"}
+        Wedge model (see :func:`midas.forward.ff.predict_spots`); upstream's simulator by default.
     progress : callable(int), optional
         Called with the number of frames written after each batch.
 
@@ -394,7 +404,7 @@ def simulate_ff(p: Any, *, result_folder: str | Path | None = None, n_threads: i
     log.info("simulating %d grains, %d reflections, %d frames of %d x %d px", len(grains), len(hkls), scan.n_frames,
              detector.n_pixels[0], detector.n_pixels[1])
     spots = predict_spots(grains, hkls, detector, scan.for_simulation(), wavelength_A=wavelength,
-                          rings=_ring_list(p), displacement="toward_point", orthonormalize="upstream",
+                          rings=_ring_list(p), displacement="toward_point", wedge=wedge, orthonormalize="upstream",
                           n_threads=n_threads)
     contribs = spot_contributions(spots, scan, shape)
     peak = peak_pixel_value(contribs, detector.n_pixels, shape, n_threads=n_threads)

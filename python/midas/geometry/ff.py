@@ -41,6 +41,20 @@ _N_DISTORTION = 15
 _IM_TRANS_VALUES = (-1, 0, 1, 2, 3)
 
 
+def _corner_distance_um(
+    bc_px: tuple[float, ...],
+    pixel_size_um: tuple[float, ...],
+    n_pixels: tuple[int, ...],
+) -> float:
+    """Distance from the beam centre to the farthest corner pixel centre, µm."""
+    (n_y, n_z), (b_y, b_z), (p_y, p_z) = n_pixels, bc_px, pixel_size_um
+    return max(
+        math.hypot((cy - b_y) * p_y, (cz - b_z) * p_z)
+        for cy in (0.0, n_y - 1.0)
+        for cz in (0.0, n_z - 1.0)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FFDetector:
     """A far-field area detector (the ``Parameters.txt`` geometry keys).
@@ -59,7 +73,9 @@ class FFDetector:
     distortion : tuple of 15 float
         ``p0 … p14`` as in the parameter file; p3, p6, p8, p10, p12, p14 are phases in degrees.
     rho_d_um : float
-        ``RhoD``: the radius normalising the distortion polynomial, µm (> 0).
+        ``RhoD``: the radius normalising the distortion polynomial, µm (> 0). May be left out
+        (None) only when every distortion coefficient is 0: it then has no effect and is set to
+        the distance from the beam centre to the farthest corner pixel centre.
     n_pixels : (int, int)
         Detector size ``(n_y, n_z)`` after ImTransOpt. MIDAS keys ``NrPixelsY``, ``NrPixelsZ``.
     im_trans_opt : tuple of int
@@ -86,7 +102,7 @@ class FFDetector:
     ty_deg: float = 0.0
     tz_deg: float = 0.0
     distortion: tuple[float, ...] = (0.0,) * _N_DISTORTION
-    rho_d_um: float = 1.0
+    rho_d_um: float = None  # type: ignore[assignment]  # None → set in __post_init__
     n_pixels: tuple[int, int] = (2048, 2048)
     im_trans_opt: tuple[int, ...] = (0,)
     parallax_um: float = 0.0
@@ -100,7 +116,6 @@ class FFDetector:
         set_(self, "ty_deg", float(self.ty_deg))
         set_(self, "tz_deg", float(self.tz_deg))
         set_(self, "distortion", tuple(float(v) for v in self.distortion))
-        set_(self, "rho_d_um", float(self.rho_d_um))
         set_(self, "n_pixels", tuple(int(v) for v in self.n_pixels))
         set_(self, "im_trans_opt", tuple(int(v) for v in self.im_trans_opt))
         set_(self, "parallax_um", float(self.parallax_um))
@@ -130,13 +145,25 @@ class FFDetector:
                 f"FFDetector: distortion has {len(self.distortion)} values {self.distortion}, "
                 f"expected 15 finite coefficients p0..p14"
             )
-        if not (math.isfinite(self.rho_d_um) and self.rho_d_um > 0):
-            raise GeometryError(
-                f"FFDetector: rho_d_um = {self.rho_d_um}, expected a finite radius > 0 µm"
-            )
         if len(self.n_pixels) != 2 or min(self.n_pixels) <= 0:
             raise GeometryError(
                 f"FFDetector: n_pixels = {self.n_pixels}, expected two sizes > 0 (n_y, n_z)"
+            )
+        if self.rho_d_um is None:
+            if any(v != 0.0 for v in self.distortion):
+                raise GeometryError(
+                    "FFDetector: rho_d_um (RhoD) is required when any distortion coefficient "
+                    "p0..p14 is non-zero"
+                )
+            set_(
+                self,
+                "rho_d_um",
+                _corner_distance_um(self.bc_px, self.pixel_size_um, self.n_pixels),
+            )
+        set_(self, "rho_d_um", float(self.rho_d_um))
+        if not (math.isfinite(self.rho_d_um) and self.rho_d_um > 0):
+            raise GeometryError(
+                f"FFDetector: rho_d_um = {self.rho_d_um}, expected a finite radius > 0 µm"
             )
         bad = [v for v in self.im_trans_opt if v not in _IM_TRANS_VALUES]
         if bad:
@@ -178,20 +205,15 @@ class FFDetector:
         except (TypeError, ValueError):
             raise ParamError(f"ImTransOpt = {ito!r}: expected integers") from None
         rho = p.get("RhoD", None)
-        if rho is None:
-            if any(v != 0.0 for v in dist):
-                raise ParamError(
-                    "parameter 'RhoD' is required when any distortion coefficient p0..p14 is non-zero"
-                )
-            corners_y = (0.0, n_pixels[0] - 1.0)
-            corners_z = (0.0, n_pixels[1] - 1.0)
-            rho_d = max(
-                math.hypot((cy - bc[0]) * px, (cz - bc[1]) * px)
-                for cy in corners_y
-                for cz in corners_z
+        if rho is None and any(v != 0.0 for v in dist):
+            raise ParamError(
+                "parameter 'RhoD' is required when any distortion coefficient p0..p14 is non-zero"
             )
-        else:
-            rho_d = float_param(p, "RhoD", what="the FF detector")
+        rho_d = (
+            _corner_distance_um(bc, (px, px), n_pixels)
+            if rho is None
+            else float_param(p, "RhoD", what="the FF detector")
+        )
         parallax = float_param(p, "Parallax", 0.0)
         return cls(
             lsd_um=lsd,

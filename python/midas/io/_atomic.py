@@ -56,7 +56,32 @@ def atomic_output(target: str | Path) -> Iterator[Path]:
     tmp = temp_path_for(target)
     try:
         yield tmp
+        os.replace(tmp, target)
     except BaseException:
         discard(tmp)
         raise
-    os.replace(tmp, target)
+
+
+def write_bytes_atomic(target: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``target`` through a temporary file and a rename.
+
+    An existing target keeps its permission bits; a new one gets the user's umask permissions.
+
+    Raises
+    ------
+    FormatError
+        When the output folder is missing or not writable (no temporary file is left behind).
+    """
+    t = Path(target)
+    try:
+        mode: int | None = t.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    with atomic_output(t) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+    return t

@@ -98,7 +98,7 @@ class GrainsHeader:
             raise FormatError(f"GrainsHeader.from_dict: lattice has {len(lat)} values, expected 6")
         return cls(float(d.get("beam_center", 0.0)), float(d.get("beam_thickness_um", 0.0)),
                    float(d.get("global_position_um", 0.0)), int(d.get("num_phases", 1)),
-                   int(d.get("space_group", 0)), lat)  # type: ignore[arg-type]
+                   int(d.get("space_group", 0)), (lat[0], lat[1], lat[2], lat[3], lat[4], lat[5]))
 
 
 def _f64(a: Any, shape: tuple[int, ...], name: str) -> NDArray[np.float64]:

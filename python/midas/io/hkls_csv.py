@@ -8,7 +8,6 @@ round trip of float64). g1..g3 in 1/Å (no 2π), Theta/2Theta in degrees, Radius
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -64,24 +63,9 @@ def write_hkls_csv(path: str | os.PathLike[str], table: HklTable) -> Path:
     FormatError
         When the folder is not writable.
     """
-    out = Path(path)
-    text = _format_rows(table)
-    folder = out.parent if str(out.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise FormatError(f"cannot write {out}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return out
+    from midas.io._atomic import write_bytes_atomic
+
+    return write_bytes_atomic(Path(path), _format_rows(table).encode("ascii"))
 
 
 def read_hkls_csv(path: str | os.PathLike[str]) -> HklTable:

@@ -119,7 +119,8 @@ class SpotMatrix:
         missing = [c for c in SPOT_MATRIX_COLUMNS if c not in d]
         if missing:
             raise FormatError(f"SpotMatrix.from_dict: missing columns {missing}")
-        return cls(**{attr: d.get(col) for col, attr in _ATTRS})
+        kwargs: dict[str, Any] = {attr: d.get(col) for col, attr in _ATTRS}
+        return cls(**kwargs)
 
 
 def read_spot_matrix(path: str | Path) -> SpotMatrix:

@@ -65,9 +65,8 @@ def read_params(path: str | PathLike[str], *, strict: bool = False) -> MidasPara
         malformed number, a wrong number of values, a constraint violation (``px``, ``Lsd``,
         ``Wavelength`` <= 0, ``SpaceGroup`` outside 1..230, ImTransOpt not 0..3, ...), a line
         longer than upstream reads (4094 bytes), a NUL byte (binary file), or a failed
-        cross-check (``OmegaRange``/``BoxSize`` counts, ``nDistances`` vs ``Lsd``/``BC`` lines).
-    OSError
-        The file cannot be read.
+        cross-check (``OmegaRange``/``BoxSize`` counts, ``nDistances`` vs ``Lsd``/``BC`` lines);
+        also when the file does not exist or cannot be read.
 
     Warns
     -----
@@ -89,7 +88,15 @@ def read_params(path: str | PathLike[str], *, strict: bool = False) -> MidasPara
     (1000000.0, (1022.0, 1022.0), [(1, 10.0), (2, 10.0)])
     """
     path = Path(path)
-    params = parse_bytes(path.read_bytes(), source=path, strict=strict)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ParamError(f"parameter file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ParamError(f"parameter file {path} is a directory, expected a MIDAS parameter file") from None
+    except OSError as exc:
+        raise ParamError(f"parameter file {path} cannot be read: {exc}") from exc
+    params = parse_bytes(data, source=path, strict=strict)
     _log.debug("read %d keys from %s", len(params), path)
     return params
 

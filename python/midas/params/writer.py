@@ -9,9 +9,6 @@ upstream's ``sscanf("%lf")`` reads back to the same double.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,7 +63,8 @@ def write_text_atomic(path: Path, text: str) -> Path:
     Parameters
     ----------
     path : Path
-        Destination; an existing file keeps its permission bits, a new one gets 0644.
+        Destination; an existing file keeps its permission bits, a new one gets the umask
+        permissions.
     text : str
         Contents, encoded as UTF-8 (undecodable bytes read earlier are restored as they were).
 
@@ -77,26 +75,9 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
     Raises
     ------
-    OSError
+    FormatError
         The folder is missing or not writable (no temporary file is left behind).
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    data = text.encode("utf-8", "surrogateescape")
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    from midas.io._atomic import write_bytes_atomic
+
+    return write_bytes_atomic(Path(path), text.encode("utf-8", "surrogateescape"))

@@ -15,6 +15,8 @@
 
 #include "midas/core/hd.hpp"
 #include "midas/core/span.hpp"
+#include "midas/geometry/angles.hpp"
+#include "midas/geometry/omega.hpp"
 
 namespace midas::ff {
 
@@ -32,7 +34,7 @@ enum class Displacement : int {
     parallel = 1,
 };
 
-/// Up to two rotation angles ω (rad, in [-π, π]) that bring a scattering vector into diffraction.
+/// Up to two rotation angles ω (rad, in (-π, π]) that bring a scattering vector into diffraction.
 struct OmegaSolutions {
     int n = 0;
     double omega_rad[2] = {0.0, 0.0};
@@ -53,8 +55,8 @@ MIDAS_HD inline OmegaSolutions bragg_omegas(double gx, double gy, double gz, dou
     if (!(rho > 0.0) || v > rho) return out;
     const double psi = std::atan2(gy, -gx);
     const double delta = std::acos(v / rho);
-    double a = std::remainder(psi + delta, 2.0 * M_PI);
-    double b = std::remainder(psi - delta, 2.0 * M_PI);
+    const double a = geometry::wrap_rad(psi + delta);
+    const double b = geometry::wrap_rad(psi - delta);
     bool a_first;
     if (std::fabs(gy) < 1e-4) {
         a_first = a >= b;  // upstream's |gy| < 1e-4 branch lists +ω then -ω
@@ -65,13 +67,6 @@ MIDAS_HD inline OmegaSolutions bragg_omegas(double gx, double gy, double gz, dou
     out.omega_rad[0] = a_first ? a : b;
     out.omega_rad[1] = a_first ? b : a;
     return out;
-}
-
-/// Azimuth η (rad, in (-π, π]) of the lab direction (y, z): η = atan2(-y, z); 0 = up (+z),
-/// +π/2 = -y. The point (0, 0) gets η = 0.
-MIDAS_HD inline double eta_rad(double y, double z) {
-    if (y == 0.0) return z < 0.0 ? M_PI : 0.0;
-    return std::atan2(-y, z);
 }
 
 /// Move the ideal spot (y0, z0) (µm, plane at lsd_um) for a grain at p_lab (µm, lab frame at the
@@ -88,26 +83,30 @@ MIDAS_HD inline void displace_spot(Displacement form, const double p_lab[3], dou
     }
 }
 
-/// Wedge correction Δω (rad) of upstream's FF simulator and FitSetup (`CorrectWedge`), restated:
-/// the scattering vector of a spot seen at (η, θ) with ω = 0, ĝ = (-sin θ, -cos θ sin η,
-/// cos θ cos η), is tilted by the wedge about lab y, g' = Ry(wedge)·ĝ; Δω is the rotation about z
-/// of smallest magnitude that brings g' back into the Bragg condition (Rz(Δω)·g')_x = -sin θ.
-/// The observed angle is ω - Δω. Returns 0 for wedge 0, and 0 when no rotation exists.
-MIDAS_HD inline double wedge_delta_omega_rad(double eta_rad_, double theta_rad, double wedge_rad) {
-    if (wedge_rad == 0.0) return 0.0;
-    const double st = std::sin(theta_rad), ct = std::cos(theta_rad);
-    const double g1 = -st, g2 = -ct * std::sin(eta_rad_), g3 = ct * std::cos(eta_rad_);
-    const double cw = std::cos(wedge_rad), sw = std::sin(wedge_rad);
-    const double gx = g1 * cw + g3 * sw;  // Ry(w)·g, x component
-    const double gy = g2;
-    // (Rz(ω)·g')_x = gx cos ω - gy sin ω = ρ cos(ω - ψ), ψ = atan2(-gy, gx)
-    const double rho = std::sqrt(gx * gx + gy * gy);
-    if (!(rho > 0.0) || st > rho) return 0.0;
-    const double psi = std::atan2(-gy, gx);
-    const double delta = std::acos(-st / rho);
-    const double a = std::remainder(psi + delta, 2.0 * M_PI);
-    const double b = std::remainder(psi - delta, 2.0 * M_PI);
-    return std::fabs(a) <= std::fabs(b) ? a : b;
+/// How the rotation-axis wedge changes a spot (docs/conventions.md "Wedge").
+enum class WedgeModel : int {
+    /// Upstream's simulator (ForwardSimulationCompressed): ω_obs = ω - δ, where δ is what
+    /// FitSetup's CorrectWedge (midas::geometry::wedge_correct) would add to an observation at the
+    /// no-wedge (η, 2θ); η is kept. A first-order inverse of the correction.
+    upstream_sim = 0,
+    /// Exact: the diffraction event of the same g with the tilted axis
+    /// (midas::geometry::wedge_apply), ω and η both change; wedge_correct undoes it exactly.
+    exact = 1,
+};
+
+/// ω and η (rad) observed with a wedge for a no-wedge event (η0, 2θ, ω0). False when the
+/// g-vector cannot diffract with the wedge (exact model only; the upstream model then keeps ω0).
+MIDAS_HD inline bool observed_with_wedge(WedgeModel model, double eta0_rad, double tth_rad, double omega0_rad,
+                                         double wedge_rad, double* omega_rad, double* eta_rad) {
+    *omega_rad = omega0_rad;
+    *eta_rad = eta0_rad;
+    if (wedge_rad == 0.0) return true;
+    if (model == WedgeModel::exact)
+        return geometry::wedge_apply(eta0_rad, tth_rad, omega0_rad, wedge_rad, *omega_rad, *eta_rad);
+    double delta = 0.0, eta_unused = 0.0;
+    if (geometry::wedge_correct(eta0_rad, tth_rad, 0.0, wedge_rad, delta, eta_unused))
+        *omega_rad = geometry::wrap_rad(omega0_rad - delta);
+    return true;
 }
 
 /// One predicted spot (kernel units: degrees for angles in the output, µm for lengths).
@@ -117,9 +116,9 @@ struct FFSpot {
     std::int32_t solution = 0;      ///< 0 or 1: which of the two ω solutions of this row
     std::int32_t solution_nr = 0;   ///< running index of this solution among all the grain's solutions
     std::int32_t ring_nr = 0;       ///< ring number of the reflection
-    double omega_deg = 0.0;         ///< observed ω (after the wedge correction), (-180, 180]
+    double omega_deg = 0.0;         ///< observed ω (after the wedge), (-180, 180]
     double omega_raw_deg = 0.0;     ///< ω before the wedge correction
-    double eta_deg = 0.0;           ///< azimuth of the diffracted beam
+    double eta_deg = 0.0;           ///< observed azimuth of the diffracted beam
     double tth_deg = 0.0;           ///< 2θ of the (strained) reflection
     double y0_um = 0.0, z0_um = 0.0;  ///< ideal spot on the plane at Lsd (grain at the origin)
     double y_um = 0.0, z_um = 0.0;    ///< spot displaced by the grain position (ideal plane)
@@ -141,6 +140,7 @@ struct FFSpotConfig {
     double lsd_um = 0.0;
     double min_eta_deg = 0.0;  ///< reject |η| < min_eta or 180 - |η| < min_eta
     double wedge_deg = 0.0;
+    WedgeModel wedge_model = WedgeModel::upstream_sim;
     Displacement displacement = Displacement::toward_point;
     /// (W, 2) ω windows (lo, hi) in degrees and (W, 4) boxes (y_min, y_max, z_min, z_max) in µm
     /// on the ideal (y0, z0); a spot is kept when some window k has lo < ω < hi and the box
@@ -153,8 +153,9 @@ struct FFSpotConfig {
 ///
 /// For grain g and reflection h: g_c = B_g·hkl_h, sin θ = λ|g_c|/2 (rows with sin θ ≥ 1 give
 /// nothing), G = U_g·g_c, ω from bragg_omegas, η from Rz(ω)·G, R = Lsd·tan 2θ,
-/// (y0, z0) = R·(-sin η, cos η), then the wedge (ω ← ω - Δω), the η/window filters on the
-/// observed ω and on (y0, z0), and the displacement by P = Rz(ω)·pos. Output order is
+/// (y0, z0) = R·(-sin η, cos η), then the wedge (observed_with_wedge; (y0, z0) follow the
+/// observed η), the η/window filters on the observed ω and on (y0, z0), and the displacement by
+/// P = Rz(ω_obs)·pos. Output order is
 /// deterministic: grain, then reflection, then solution, whatever the thread count.
 /// Throws midas::ParamError on inconsistent sizes or non-positive wavelength/Lsd.
 [[nodiscard]] std::vector<FFSpot> predict_ff_spots(const FFSpotInputs& in, const FFSpotConfig& cfg);

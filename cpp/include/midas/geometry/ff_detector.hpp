@@ -302,7 +302,8 @@ MIDAS_HD inline bool ideal_to_pixel(const FFModel& m, double y_um, double z_um, 
     double ry = y_um - f[0];
     double rz = z_um - f[1];
     double norm = std::fabs(ry) + std::fabs(rz);
-    const double floor_um = 1e-12 * (std::fabs(y_um) + std::fabs(z_um) + m.px_y_um);
+    // residual floor: 100× the rounding noise of (y, z) ~ 1e-16·|y|, far below 1e-10 px
+    const double floor_um = 1e-14 * (std::fabs(y_um) + std::fabs(z_um) + m.px_y_um);
     for (int it = 0; it < opt.max_iterations; ++it) {
         if (norm <= floor_um) {
             y_px = yy;

@@ -1,0 +1,14 @@
+"""The docstring examples of midas.crystal run and give what they show."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize("module", ["midas.crystal.lattice", "midas.crystal.hkl", "midas.crystal.orientation"])
+def test_doctests(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
