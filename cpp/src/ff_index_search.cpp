@@ -162,14 +162,14 @@ void Indexer::plane_normals(std::int32_t seed, std::vector<std::pair<double, dou
     const double tz = 0.5 * cfg_.hbeam_um + cfg_.rsample_um * radius / lsd + cfg_.margin_radial_um;
     if (cfg_.use_friedel) {
         // the mate's ideal spot is (y0, -z0) at ω + 180
-        const double eta_m = eta_rad(ys, -zs) / kDeg;
+        const double eta_m = geometry::eta_from_yz(ys, -zs) / kDeg;
         const double half = std::atan((2.0 * cfg_.rsample_um + cfg_.hbeam_um) / radius) / kDeg + 1.0;
-        const double wm = wrap_deg(ws + 180.0);
+        const double wm = geometry::wrap_deg(ws + 180.0);
         grid_.query(ring, eta_m - half, eta_m + half, wm - cfg_.margin_ome_deg, wm + cfg_.margin_ome_deg,
                     [&](std::int32_t j) {
                         const auto u = static_cast<std::size_t>(j);
                         if (j == seed) return;
-                        if (std::fabs(wrap_deg(obs_.omega_deg[u] - wm)) >= cfg_.margin_ome_deg) return;
+                        if (std::fabs(geometry::wrap_deg(obs_.omega_deg[u] - wm)) >= cfg_.margin_ome_deg) return;
                         const double ym = obs_.y_um[u], zm = obs_.z_um[u];
                         const double my = 0.5 * (ys + ym), mz = 0.5 * (zs - zm);
                         const double mr = std::sqrt(my * my + mz * mz);
@@ -182,7 +182,7 @@ void Indexer::plane_normals(std::int32_t seed, std::vector<std::pair<double, dou
         if (!normals->empty() || !cfg_.friedel_fallback) return;
     }
     // arc search: ring points within the sample box around the seed, StepSizePos apart
-    const double eta_s = eta_rad(ys, zs);
+    const double eta_s = geometry::eta_from_yz(ys, zs);
     const double d_eta = cfg_.step_pos_um / radius;
     const int k_max = static_cast<int>(std::floor(M_PI / d_eta));
     for (int k = 0; k <= k_max; ++k) {
@@ -295,7 +295,7 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
             const double ym = p.a[0] + mu_mid * p.b[0], zm = p.a[1] + mu_mid * p.b[1];
             const double half_len = 0.5 * (line.mu_hi - line.mu_lo) * std::sqrt(p.b[0] * p.b[0] + p.b[1] * p.b[1]);
             const double rm = std::sqrt(ym * ym + zm * zm);
-            const double e_mid = eta_rad(ym, zm) / kDeg;
+            const double e_mid = geometry::eta_from_yz(ym, zm) / kDeg;
             const double x = half_len / rm;  // asin(x) ≤ x·(1 + x²/5) for x ≤ 0.5
             const double e_half = x < 0.5 ? x * (1.0 + 0.2 * x * x) / kDeg : 180.0;
             const double etol = eta_tol_deg_[static_cast<std::size_t>(row.ring)] + extra_deg;
@@ -307,7 +307,7 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
                         [&](std::int32_t j) {
                             const auto u = static_cast<std::size_t>(j);
                             ++stats->n_tests;
-                            if (std::fabs(wrap_deg(obs_.omega_deg[u] - omega_deg)) >= p.ome_tol_deg) return;
+                            if (std::fabs(geometry::wrap_deg(obs_.omega_deg[u] - omega_deg)) >= p.ome_tol_deg) return;
                             if (check_radius &&
                                 std::fabs(obs_.grain_radius_um[u] - seed_radius) >= cfg_.margin_radius_um)
                                 return;
@@ -407,7 +407,7 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
                 const auto u = static_cast<std::size_t>(ws.iv[k].obs);
                 const double py = p.a[0] + mid * p.b[0], pz = p.a[1] + mid * p.b[1];
                 const double dy = py - obs_.y_um[u], dz = pz - obs_.z_um[u];
-                const double dw = wrap_deg(obs_.omega_deg[u] - p.omega_deg) / p.ome_tol_deg;
+                const double dw = geometry::wrap_deg(obs_.omega_deg[u] - p.omega_deg) / p.ome_tol_deg;
                 const double d = (dy * dy + dz * dz) / (cfg_.margin_radial_um * cfg_.margin_radial_um) + dw * dw;
                 if (d < best_d) {
                     best_d = d;

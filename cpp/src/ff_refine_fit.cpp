@@ -116,7 +116,7 @@ void Refiner::predict(const State& st, std::vector<PredSpot>* out) const {
             p.z = d.z_um;
             p.omega_deg = d.omega_deg;
             p.eta_ideal_deg = m.eta_deg;
-            p.eta_deg = eta_rad(d.y_um, d.z_um) / kDeg;  // η of the displaced spot (the grid's key)
+            p.eta_deg = geometry::eta_from_yz(d.y_um, d.z_um) / kDeg;  // η of the displaced spot (the grid's key)
             p.g[0] = g[0];
             p.g[1] = g[1];
             p.g[2] = g[2];
@@ -154,7 +154,7 @@ void Refiner::assign(const State& st, const Tolerance& tol, std::vector<PredSpot
         grid_.query(p.ring, p.eta_deg - eta_half_deg, p.eta_deg + eta_half_deg, p.omega_deg - ome_tol,
                     p.omega_deg + ome_tol, [&](std::int32_t j) {
                         const auto u = static_cast<std::size_t>(j);
-                        const double dw = wrap_deg(obs_.omega_deg[u] - p.omega_deg);
+                        const double dw = geometry::wrap_deg(obs_.omega_deg[u] - p.omega_deg);
                         if (std::fabs(dw) >= ome_tol) return;
                         const double dy = p.y - obs_.y_um[u], dz = p.z - obs_.z_um[u];
                         if (tol.first_pass) {
@@ -473,7 +473,7 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
             continue;
         const double dy = m.y_um - obs_.y_um[j], dz = m.z_um - obs_.z_um[j];
         sum_pos += std::sqrt(dy * dy + dz * dz);
-        sum_ome += std::fabs(wrap_deg(m.omega_deg - obs_.omega_deg[j]));
+        sum_ome += std::fabs(geometry::wrap_deg(m.omega_deg - obs_.omega_deg[j]));
         double gu[3], tth;
         observed_g(obs_.y_um[j], obs_.z_um[j], obs_.omega_deg[j], st.pos, cfg_.lsd_um, gu, &tth);
         const double gn = std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);

@@ -20,6 +20,7 @@
 #include "midas/core/hd.hpp"
 #include "midas/crystal/orientation.hpp"
 #include "midas/forward/ff_spots.hpp"
+#include "midas/geometry/angles.hpp"
 
 namespace midas::ff {
 
@@ -63,8 +64,8 @@ MIDAS_HD inline bool spot_model_cs(const double g[3], const double pos_um[3], do
     out->z0_um = z0;
     if (want_angles) {
         out->omega_deg = std::atan2(s, c) * refine_rad_to_deg;
-        // eta_rad works on lab (y, z): η = atan2(-y, z) of the ideal spot, whose direction is (gly, glz)
-        out->eta_deg = eta_rad(gly, glz) * refine_rad_to_deg;
+        // eta_from_yz works on lab (y, z): η = atan2(-y, z) of the ideal spot, whose direction is (gly, glz)
+        out->eta_deg = geometry::eta_from_yz(gly, glz) * refine_rad_to_deg;
         out->tth_deg = 2.0 * std::asin(0.5 * lam * std::sqrt(g2)) * refine_rad_to_deg;
     }
     if (!want_jacobian) return true;
@@ -128,25 +129,6 @@ MIDAS_HD inline bool spot_model(const double g[3], const double pos_um[3], doubl
                                 double lsd_um, Displacement form, bool want_jacobian, SpotModel* out) {
     return spot_model_cs(g, pos_um, std::cos(omega_rad), std::sin(omega_rad), wavelength_A, lsd_um, form,
                          want_jacobian, true, out);
-}
-
-/// Wrap an angle difference (deg) into (-180, 180].
-MIDAS_HD inline double wrap_deg(double a) {
-    double r = std::remainder(a, 360.0);
-    if (r <= -180.0) r += 360.0;
-    return r;
-}
-
-/// The Bragg solution of G closest to omega_obs_deg (rad), or false when G does not diffract.
-MIDAS_HD inline bool closest_bragg_omega(const double g[3], double wavelength_A, double omega_obs_deg,
-                                         double* omega_rad) {
-    const double g_len = std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
-    const OmegaSolutions sol = bragg_omegas(g[0], g[1], g[2], 0.5 * wavelength_A * g_len);
-    if (sol.n == 0) return false;
-    const double d0 = std::fabs(wrap_deg(sol.omega_rad[0] * refine_rad_to_deg - omega_obs_deg));
-    const double d1 = std::fabs(wrap_deg(sol.omega_rad[1] * refine_rad_to_deg - omega_obs_deg));
-    *omega_rad = d0 <= d1 ? sol.omega_rad[0] : sol.omega_rad[1];
-    return true;
 }
 
 /// The two Bragg solutions of G as (cos ω, sin ω) pairs, without trigonometric calls: with
