@@ -157,7 +157,7 @@ def _union_find_components(n: int, a: NDArray[np.int64], b: NDArray[np.int64]) -
     # relabel by first appearance so labels follow solution order
     _, first = np.unique(labels, return_index=True)
     order = np.argsort(np.argsort(first))
-    return order[labels].astype(np.int64)
+    return np.asarray(order[labels], dtype=np.int64)
 
 
 def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> GrainSet:
@@ -191,16 +191,16 @@ def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> 
     cand_rows = np.nonzero(cand)[0]
     # links: j's seed spot among i's assigned spots
     sol_of_seed_row: dict[int, list[int]] = {}
-    for j in cand_rows:
-        sol_of_seed_row.setdefault(int(idx.seed[j]), []).append(int(j))
+    for sol in cand_rows.tolist():
+        sol_of_seed_row.setdefault(int(idx.seed[sol]), []).append(sol)
     la: list[int] = []
     lb: list[int] = []
-    for i in cand_rows:
-        for row in ref.obs_of(int(i)).tolist():
-            for j in sol_of_seed_row.get(row, ()):
-                if j != i:
-                    la.append(int(i))
-                    lb.append(j)
+    for i in cand_rows.tolist():
+        for row in ref.obs_of(i).tolist():
+            for other in sol_of_seed_row.get(row, ()):
+                if other != i:
+                    la.append(i)
+                    lb.append(other)
     la_a = np.asarray(la, np.int64)
     lb_a = np.asarray(lb, np.int64)
     if len(la_a):

@@ -352,7 +352,7 @@ def run_layer(p: Any, params_text: str, opts: FFOptions, layer: int,
                         start = read_grains_csv(opts.grains_file)
                         ref = refine_grains(si, settings.rings, settings.refine, start.orient_mat, start.pos_um,
                                             start.lattice)
-                        search = _FromGrains(grain_id=start.grain_id, refined=ref)
+                        search: Any = _FromGrains(grain_id=start.grain_id, refined=ref)
                     else:
                         seeds = (spots.index_of(seed_ids) if seed_ids is not None
                                  else select_seeds(spots, settings.index))
