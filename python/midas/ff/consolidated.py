@@ -181,9 +181,6 @@ def write_consolidated(path: str | Path, p: Any, grains: Any, ck: Any = None, *,
             log.info("consolidated file without hkls: %s", exc)
         _front(f, ck)
         _grains(f, grains)
-        zp = p.get("DataFile", None) if hasattr(p, "get") else None
-        if ck is not None and "peaksearch" in ck:
-            zp = zp or getattr(ck.get("peaksearch"), "source", None)
-        f.create_group("raw_data_ref").create_dataset("zarr_path", data=str(zp or ""),
-                                                      dtype=h5py.string_dtype())
+        zp = ck.get("source").path if ck is not None and "source" in ck else ""
+        f.create_group("raw_data_ref").create_dataset("zarr_path", data=str(zp), dtype=h5py.string_dtype())
     return out
