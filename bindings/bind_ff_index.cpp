@@ -65,7 +65,7 @@ py::dict index_seeds(const SpotIndex& spots, const carray<double>& g_crystal, co
                      const carray<std::int32_t>& seeds, double wavelength_A, double lsd_um, double rsample_um,
                      double hbeam_um, double position_slack_um, double step_pos_um, double step_orient_deg, double margin_eta_um,
                      double margin_ome_deg, double margin_radial_um, double margin_radius_um, double completeness,
-                     double min_eta_deg, bool use_friedel, bool friedel_fallback, int max_solutions,
+                     double min_eta_deg, bool use_friedel, bool friedel_fallback, int max_solutions, int coarse_steps,
                      double distinct_deg, const carray<double>& omega_windows_deg, const carray<double>& boxes_um) {
     check_shape(g_crystal, "g_crystal", {-1, 3});
     check_shape(ring_nr, "ring_nr", {g_crystal.shape(0)});
@@ -96,6 +96,7 @@ py::dict index_seeds(const SpotIndex& spots, const carray<double>& g_crystal, co
     cfg.use_friedel = use_friedel;
     cfg.friedel_fallback = friedel_fallback;
     cfg.max_solutions = max_solutions;
+    cfg.coarse_steps = coarse_steps;
     cfg.distinct_deg = distinct_deg;
     cfg.omega_windows_deg = cspan(omega_windows_deg);
     cfg.boxes_um = cspan(boxes_um);
@@ -313,7 +314,7 @@ void bind_ff_index(py::module_& m) {
           py::arg("wavelength_A"), py::arg("lsd_um"), py::arg("rsample_um"), py::arg("hbeam_um"),
           py::arg("position_slack_um"), py::arg("step_pos_um"), py::arg("step_orient_deg"), py::arg("margin_eta_um"), py::arg("margin_ome_deg"),
           py::arg("margin_radial_um"), py::arg("margin_radius_um"), py::arg("completeness"), py::arg("min_eta_deg"),
-          py::arg("use_friedel"), py::arg("friedel_fallback"), py::arg("max_solutions"), py::arg("distinct_deg"),
+          py::arg("use_friedel"), py::arg("friedel_fallback"), py::arg("max_solutions"), py::arg("coarse_steps"), py::arg("distinct_deg"),
           py::arg("omega_windows_deg"), py::arg("boxes_um"));
     m.def("ff_refine_grains", &refine, "Refine FF grains (LM)", py::arg("spots"), py::arg("hkl"), py::arg("ring_nr"),
           py::arg("ring_radius_um"), py::arg("ring_counts"), py::arg("orient"), py::arg("pos_um"),

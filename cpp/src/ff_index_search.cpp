@@ -92,10 +92,7 @@ class Indexer {
         // evaluate rows of the rings with the fewest expected chance matches first (observed spots
         // on the ring × η tolerance), so that wrong candidates are rejected early
         std::vector<double> ring_rate(hkls.ring_radius_um.size(), 0.0);
-        for (std::size_t i = 0; i < obs.size(); ++i) {
-            const int r = obs.ring_nr[i];
-            if (r > 0 && static_cast<std::size_t>(r) < ring_rate.size()) ring_rate[static_cast<std::size_t>(r)] += 1.0;
-        }
+        for (std::size_t r = 0; r < ring_rate.size(); ++r) ring_rate[r] = static_cast<double>(grid.ring_count(static_cast<int>(r)));
         for (std::size_t r = 0; r < ring_rate.size(); ++r) {
             const double rr = hkls.ring_radius_um[r];
             ring_rate[r] *= rr > 0.0 ? std::atan(cfg.margin_eta_um / rr) + 0.5 * cfg.step_orient_deg * kDeg : 0.0;
@@ -137,7 +134,7 @@ class Indexer {
     bool make_line(std::int32_t seed, double y0, double z0, Line* line) const;
     bool evaluate(const double* par, const double* perp, const double* cross, double cphi, double sphi,
                   const Line& line, double seed_radius, double target_frac, Workspace& ws, Candidate* out,
-                  SeedStats* stats) const;
+                  SeedStats* stats, double extra_deg = 0.0, bool count_only = false) const;
 
     const ObsSpotsView& obs_;
     const SpotGrid& grid_;
@@ -167,12 +164,12 @@ void Indexer::plane_normals(std::int32_t seed, std::vector<std::pair<double, dou
         // the mate's ideal spot is (y0, -z0) at ω + 180
         const double eta_m = geometry::eta_from_yz(ys, -zs) / kDeg;
         const double half = std::atan((2.0 * cfg_.rsample_um + cfg_.hbeam_um) / radius) / kDeg + 1.0;
-        const double wm = wrap_deg(ws + 180.0);
+        const double wm = geometry::wrap_deg(ws + 180.0);
         grid_.query(ring, eta_m - half, eta_m + half, wm - cfg_.margin_ome_deg, wm + cfg_.margin_ome_deg,
                     [&](std::int32_t j) {
                         const auto u = static_cast<std::size_t>(j);
                         if (j == seed) return;
-                        if (std::fabs(wrap_deg(obs_.omega_deg[u] - wm)) >= cfg_.margin_ome_deg) return;
+                        if (std::fabs(geometry::wrap_deg(obs_.omega_deg[u] - wm)) >= cfg_.margin_ome_deg) return;
                         const double ym = obs_.y_um[u], zm = obs_.z_um[u];
                         const double my = 0.5 * (ys + ym), mz = 0.5 * (zs - zm);
                         const double mr = std::sqrt(my * my + mz * mz);
@@ -249,7 +246,7 @@ bool Indexer::make_line(std::int32_t seed, double y0, double z0, Line* line) con
 // One orientation candidate: G_h = par_h + cos φ·perp_h + sin φ·cross_h.
 bool Indexer::evaluate(const double* par, const double* perp, const double* cross, double cphi, double sphi,
                        const Line& line, double seed_radius, double target_frac, Workspace& ws,
-                       Candidate* out, SeedStats* stats) const {
+                       Candidate* out, SeedStats* stats, double extra_deg, bool count_only) const {
     const double lsd = cfg_.lsd_um;
     const std::size_t n_rows = rows_.size();
     ws.pred.clear();
@@ -284,7 +281,7 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
             p.g[1] = g[1];
             p.g[2] = g[2];
             p.omega_deg = omega_deg;
-            p.ome_tol_deg = cfg_.margin_ome_deg + 0.5 * cfg_.step_orient_deg / sin_eta;
+            p.ome_tol_deg = cfg_.margin_ome_deg + (0.5 * cfg_.step_orient_deg + extra_deg) / sin_eta;
             p.a[0] = y0 + ay - ax * y0 / lsd;
             p.a[1] = z0 + az - ax * z0 / lsd;
             p.b[0] = by - bx * y0 / lsd;
@@ -301,7 +298,7 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
             const double e_mid = geometry::eta_from_yz(ym, zm) / kDeg;
             const double x = half_len / rm;  // asin(x) ≤ x·(1 + x²/5) for x ≤ 0.5
             const double e_half = x < 0.5 ? x * (1.0 + 0.2 * x * x) / kDeg : 180.0;
-            const double etol = eta_tol_deg_[static_cast<std::size_t>(row.ring)];
+            const double etol = eta_tol_deg_[static_cast<std::size_t>(row.ring)] + extra_deg;
             const double arc_tan = std::tan(etol * kDeg);
             const double e_lo = e_mid - e_half - etol, e_hi = e_mid + e_half + etol;
             const std::size_t before = ws.iv.size();
@@ -310,7 +307,7 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
                         [&](std::int32_t j) {
                             const auto u = static_cast<std::size_t>(j);
                             ++stats->n_tests;
-                            if (std::fabs(wrap_deg(obs_.omega_deg[u] - omega_deg)) >= p.ome_tol_deg) return;
+                            if (std::fabs(geometry::wrap_deg(obs_.omega_deg[u] - omega_deg)) >= p.ome_tol_deg) return;
                             if (check_radius &&
                                 std::fabs(obs_.grain_radius_um[u] - seed_radius) >= cfg_.margin_radius_um)
                                 return;
@@ -383,6 +380,11 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
         }
     }
     if (best < 0 || best < target_frac * n_exp - 1e-9) return false;
+    if (count_only) {
+        out->n_expected = n_exp;
+        out->n_matched = best;
+        return true;
+    }
 
     // among the best segments: choose each prediction's observed spot at the segment midpoint,
     // move μ to the least-squares point of the radial and arc offsets of those pairs (inside the
@@ -405,7 +407,7 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
                 const auto u = static_cast<std::size_t>(ws.iv[k].obs);
                 const double py = p.a[0] + mid * p.b[0], pz = p.a[1] + mid * p.b[1];
                 const double dy = py - obs_.y_um[u], dz = pz - obs_.z_um[u];
-                const double dw = wrap_deg(obs_.omega_deg[u] - p.omega_deg) / p.ome_tol_deg;
+                const double dw = geometry::wrap_deg(obs_.omega_deg[u] - p.omega_deg) / p.ome_tol_deg;
                 const double d = (dy * dy + dz * dz) / (cfg_.margin_radial_um * cfg_.margin_radial_um) + dw * dw;
                 if (d < best_d) {
                     best_d = d;
@@ -524,13 +526,31 @@ std::vector<IndexSolution> Indexer::run_seed(std::int32_t seed, Workspace& ws, S
             }
             const double max_angle = hkls_.rep_max_angle_deg[q];
             const int n_steps = std::max(1, static_cast<int>(std::lround(max_angle / cfg_.step_orient_deg)));
-            for (int k = 0; k < n_steps; ++k) {
-                const double phi = k * cfg_.step_orient_deg * kDeg;
-                double target = cfg_.completeness;
+            // coarse-to-fine: a block of `coarse` steps is first tested at its centre with the
+            // tolerances widened by half the block; only blocks that pass are scanned step by step
+            const int coarse = std::max(1, cfg_.coarse_steps);
+            const int n_blocks = (n_steps + coarse - 1) / coarse;
+            auto target_now = [&]() {
+                double t = cfg_.completeness;
                 if (static_cast<int>(kept.size()) >= max_keep) {
                     const IndexSolution& worst = kept.back();
-                    target = std::max(target, static_cast<double>(worst.n_matched) / worst.n_expected);
+                    t = std::max(t, static_cast<double>(worst.n_matched) / worst.n_expected);
                 }
+                return t;
+            };
+            for (int blk = 0; blk < n_blocks; ++blk) {
+                const int k0 = blk * coarse, k1 = std::min(n_steps, k0 + coarse);
+                if (coarse > 1) {
+                    const double phi_c = 0.5 * (k0 + k1 - 1) * cfg_.step_orient_deg * kDeg;
+                    const double extra = 0.5 * (k1 - k0 - 1) * cfg_.step_orient_deg;
+                    ++stats->n_candidates;
+                    if (!evaluate(ws.par.data(), ws.perp.data(), ws.cross.data(), std::cos(phi_c), std::sin(phi_c),
+                                  line, obs_.grain_radius_um[s], target_now(), ws, &cand, stats, extra, true))
+                        continue;
+                }
+                for (int k = k0; k < k1; ++k) {
+                const double phi = k * cfg_.step_orient_deg * kDeg;
+                const double target = target_now();
                 ++stats->n_candidates;
                 if (!evaluate(ws.par.data(), ws.perp.data(), ws.cross.data(), std::cos(phi), std::sin(phi), line,
                               obs_.grain_radius_um[s], target, ws, &cand, stats))
@@ -579,6 +599,7 @@ std::vector<IndexSolution> Indexer::run_seed(std::int32_t seed, Workspace& ws, S
                         std::swap(kept[t], kept[t - 1]);
                         std::swap(kept_q[t], kept_q[t - 1]);
                     }
+                }
                 }
             }
         }

@@ -31,6 +31,7 @@ struct State {
 struct Pair {
     std::int32_t obs;
     std::int32_t row;
+    double c_obs, s_obs;  // cos, sin of the observed ω
 };
 
 struct PredSpot {
@@ -92,25 +93,24 @@ class Refiner {
 void Refiner::predict(const State& st, std::vector<PredSpot>* out) const {
     out->clear();
     const std::size_t n_rows = hkls_.ring_nr.size();
-    const double zero[3] = {0.0, 0.0, 0.0};
     for (std::size_t h = 0; h < n_rows; ++h) {
         const int ring = hkls_.ring_nr[h];
         if (ring_radius(ring) <= 0.0) continue;
         double g[3];
         g_of_row(st, h, g);
-        const double g_len = std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
-        const double st_ = 0.5 * cfg_.wavelength_A * g_len;
-        if (!(st_ < 1.0)) continue;
-        const OmegaSolutions sol = bragg_omegas(g[0], g[1], g[2], st_);
-        for (int k = 0; k < sol.n; ++k) {
-            SpotModel m;
-            if (!spot_model(g, zero, sol.omega_rad[k], cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, false, &m))
-                continue;
-            const double sin_eta = std::fabs(std::sin(m.eta_deg * kDeg));
-            if (sin_eta < sin_min_eta_) continue;
-            if (!in_windows(m.omega_deg, m.y0_um, m.z0_um)) continue;
+        const double v = 0.5 * cfg_.wavelength_A * (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
+        double cs[2][2];
+        const int n_sol = bragg_cos_sin(g[0], g[1], v, cs);
+        for (int k = 0; k < n_sol; ++k) {
+            const double c = cs[k][0], sn = cs[k][1];
+            const double gly = g[0] * sn + g[1] * c, glz = g[2];
+            const double rho = std::sqrt(gly * gly + glz * glz);
+            if (!(rho > 0.0) || std::fabs(gly) / rho < sin_min_eta_) continue;  // |sin η| of the ideal spot
             SpotModel d;
-            spot_model(g, st.pos, sol.omega_rad[k], cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, false, &d);
+            if (!spot_model_cs(g, st.pos, c, sn, cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, false, true, &d))
+                continue;
+            if (!in_windows(d.omega_deg, d.y0_um, d.z0_um)) continue;
+            const SpotModel& m = d;
             PredSpot p;
             p.y = d.y_um;
             p.z = d.z_um;
@@ -154,7 +154,7 @@ void Refiner::assign(const State& st, const Tolerance& tol, std::vector<PredSpot
         grid_.query(p.ring, p.eta_deg - eta_half_deg, p.eta_deg + eta_half_deg, p.omega_deg - ome_tol,
                     p.omega_deg + ome_tol, [&](std::int32_t j) {
                         const auto u = static_cast<std::size_t>(j);
-                        const double dw = wrap_deg(obs_.omega_deg[u] - p.omega_deg);
+                        const double dw = geometry::wrap_deg(obs_.omega_deg[u] - p.omega_deg);
                         if (std::fabs(dw) >= ome_tol) return;
                         const double dy = p.y - obs_.y_um[u], dz = p.z - obs_.z_um[u];
                         if (tol.first_pass) {
@@ -179,7 +179,9 @@ void Refiner::assign(const State& st, const Tolerance& tol, std::vector<PredSpot
     pairs->clear();
     for (std::size_t k = 0; k < cands.size(); ++k) {
         if (k > 0 && std::get<0>(cands[k]) == std::get<0>(cands[k - 1])) continue;
-        pairs->push_back(Pair{std::get<0>(cands[k]), pred[static_cast<std::size_t>(std::get<2>(cands[k]))].row});
+        const std::int32_t j = std::get<0>(cands[k]);
+        const double w = obs_.omega_deg[static_cast<std::size_t>(j)] * kDeg;
+        pairs->push_back(Pair{j, pred[static_cast<std::size_t>(std::get<2>(cands[k]))].row, std::cos(w), std::sin(w)});
     }
 }
 
@@ -193,14 +195,16 @@ bool Refiner::residuals(const State& st, const std::vector<Pair>& pairs, double 
         const auto h = static_cast<std::size_t>(pairs[i].row);
         double g[3];
         g_of_row(st, h, g);
-        double w;
-        if (!closest_bragg_omega(g, cfg_.wavelength_A, obs_.omega_deg[j], &w)) return false;
+        double c, sn;
+        const double co = pairs[i].c_obs, so = pairs[i].s_obs;
+        if (!closest_bragg_cs(g, cfg_.wavelength_A, co, so, &c, &sn)) return false;
         SpotModel m;
-        if (!spot_model(g, st.pos, w, cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, want_jac, &m)) return false;
+        if (!spot_model_cs(g, st.pos, c, sn, cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, want_jac, false, &m))
+            return false;
         double* ri = r->data() + 3 * i;
         ri[0] = (m.y_um - obs_.y_um[j]) / s_yz;
         ri[1] = (m.z_um - obs_.z_um[j]) / s_yz;
-        ri[2] = wrap_deg(m.omega_deg - obs_.omega_deg[j]) / s_ome;
+        ri[2] = std::atan2(sn * co - c * so, c * co + sn * so) / kDeg / s_ome;  // ω − ω_obs in (−180, 180]
         // Huber weight on the spot's normalised residual: spots beyond huber_k σ count linearly,
         // so a few wrong spots (overlaps) cannot pull the grain (IRLS: weight frozen in the Jacobian)
         const double norm = std::sqrt(ri[0] * ri[0] + ri[1] * ri[1] + ri[2] * ri[2]);
@@ -300,7 +304,7 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
     bool active[kNP];
     for (int k = 0; k < kNP; ++k)
         active[k] = k < 3 ? cfg_.fit_position : (k < 6 ? cfg_.fit_orientation : cfg_.fit_strain);
-    std::vector<double> r, jac, r_new, dummy;
+    std::vector<double> r, jac, r_new, jac_new;
     if (!residuals(*st, pairs, s_yz, s_ome, true, &r, &jac)) return 0;
     double cost = 0.0;
     for (double v : r) cost += v * v;
@@ -341,7 +345,9 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
             }
             State trial = apply_step(*st, dx);
             project_position(&trial);
-            if (!feasible(trial) || !residuals(trial, pairs, s_yz, s_ome, false, &r_new, &dummy)) {
+            // the Jacobian at the trial point comes almost free with its residuals, and is the
+            // next iteration's when the step is accepted
+            if (!feasible(trial) || !residuals(trial, pairs, s_yz, s_ome, true, &r_new, &jac_new)) {
                 mu *= 10.0;
                 continue;
             }
@@ -351,6 +357,8 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
                 const double rel = (cost - new_cost) / std::max(cost, 1e-300);
                 *st = trial;
                 cost = new_cost;
+                r.swap(r_new);
+                jac.swap(jac_new);
                 mu = std::max(mu / 3.0, 1e-12);
                 accepted = true;
                 double step = 0.0;
@@ -361,7 +369,6 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
             mu *= 4.0;
         }
         if (!accepted) break;
-        if (!residuals(*st, pairs, s_yz, s_ome, true, &r, &jac)) break;
         if (converged) {
             ++it;
             break;
@@ -458,20 +465,20 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
     int n_used = 0;
     for (const Pair& pr : pairs) {
         const auto j = static_cast<std::size_t>(pr.obs);
-        double g[3], w;
+        double g[3], c, sn;
         g_of_row(st, static_cast<std::size_t>(pr.row), g);
         SpotModel m;
-        if (!closest_bragg_omega(g, cfg_.wavelength_A, obs_.omega_deg[j], &w) ||
-            !spot_model(g, st.pos, w, cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, false, &m))
+        if (!closest_bragg_cs(g, cfg_.wavelength_A, pr.c_obs, pr.s_obs, &c, &sn) ||
+            !spot_model_cs(g, st.pos, c, sn, cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, false, true, &m))
             continue;
         const double dy = m.y_um - obs_.y_um[j], dz = m.z_um - obs_.z_um[j];
         sum_pos += std::sqrt(dy * dy + dz * dz);
-        sum_ome += std::fabs(wrap_deg(m.omega_deg - obs_.omega_deg[j]));
+        sum_ome += std::fabs(geometry::wrap_deg(m.omega_deg - obs_.omega_deg[j]));
         double gu[3], tth;
         observed_g(obs_.y_um[j], obs_.z_um[j], obs_.omega_deg[j], st.pos, cfg_.lsd_um, gu, &tth);
         const double gn = std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
-        const double c = std::max(-1.0, std::min(1.0, (gu[0] * g[0] + gu[1] * g[1] + gu[2] * g[2]) / gn));
-        sum_ang += std::acos(c) / kDeg;
+        const double cos_ang = std::max(-1.0, std::min(1.0, (gu[0] * g[0] + gu[1] * g[1] + gu[2] * g[2]) / gn));
+        sum_ang += std::acos(cos_ang) / kDeg;
         ++n_used;
         if (ring_counts(hkls_.ring_nr[static_cast<std::size_t>(pr.row)])) ++out.n_matched;
         out.obs.push_back(pr.obs);

@@ -8,8 +8,11 @@ import sys
 
 import numpy as np
 from _ffdata import scene
-
-from midas.ff.grains import GrainConfig, process_grains, read_grain_ids_key, write_grain_ids_key
+from midas.ff.grains import (
+    process_grains,
+    read_grain_ids_key,
+    write_grain_ids_key,
+)
 from midas.ff.index import index_and_refine, select_seeds
 from midas.ff.score import score_grains
 from midas.ff.strain import fable_beaudoin_strain, kenesei_strain
@@ -111,8 +114,9 @@ def test_score_agrees_with_shared_scorer(tmp_path):
         import pytest
 
         pytest.skip(f"{tool} is absent")
-    from midas.io.grains_csv import GrainsHeader, write_grains_csv
     from dataclasses import replace
+
+    from midas.io.grains_csv import GrainsHeader, write_grains_csv
 
     s = scene(30, 20.0, 0.05)
     gs = process_grains(_search(s), s.spots, s.settings.rings, s.settings.grains)

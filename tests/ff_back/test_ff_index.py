@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _ffdata import scene
-
 from midas._reference import ff_index as ref
 from midas.crystal import Lattice
 from midas.crystal.symmetry import misorientation

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from midas._native import core
 from midas._reference import ff_index as ref
 
@@ -48,8 +47,8 @@ def test_values_and_jacobian_match_twin(rng, displacement):
 
 def test_model_reproduces_forward_prediction():
     """Spots of the forward model (midas.forward.predict_spots) are the model's values."""
-    from midas.crystal import Lattice
     from _ffdata import scene
+    from midas.crystal import Lattice
 
     s = scene(5)
     t = s.table

@@ -7,7 +7,6 @@ import gzip
 import numpy as np
 import pytest
 from conftest import shared_path
-
 from midas.ff.grains import process_grains
 from midas.ff.index import SpotIndex, index_and_refine, select_seeds
 from midas.ff.pipeline import back_half_settings
@@ -85,6 +84,11 @@ def test_ff_au250_tiny_end_to_end(tmp_path):
     assert s["position_error_um"]["median"] < 1.0
     assert s["misorientation_lattice_deg"]["median"] < 0.02
     assert s["strain_error_rms_microstrain"] < 20.0
+    import h5py
+
+    with h5py.File(res.folder / "ff_consolidated.h5", "r") as f:
+        assert f["raw_data_ref/zarr_path"][()].decode().endswith("Au_FF_tiny.analysis.MIDAS.zip")
+        assert f["peaks/per_frame/data"].shape[1] == 30 and f["all_spots/data"].shape[1] == 18
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["bragg_omegas", "spot_model", "spot_jacobian", "count_matches", "lattice_from_b", "refine_lsq"]
+__all__ = ["bragg_omegas", "count_matches", "lattice_from_b", "refine_lsq", "spot_jacobian", "spot_model"]
 
 
 def bragg_omegas(g: NDArray[np.float64], wavelength_A: float) -> NDArray[np.float64]:

@@ -165,6 +165,7 @@ def write_consolidated(path: str | Path, p: Any, grains: Any, ck: Any = None, *,
     import h5py
 
     from midas.crystal import hkl_table_from_params
+    from midas.errors import MidasError
     from midas.io._atomic import atomic_output
 
     out = Path(path)
@@ -176,13 +177,10 @@ def write_consolidated(path: str | Path, p: Any, grains: Any, ck: Any = None, *,
             rows = np.column_stack([hk.hkl, hk.d_A, hk.ring_nr, hk.g_crystal, hk.theta_deg, hk.tth_deg,
                                     hk.radius_um])
             _table(f.create_group("hkls"), "data", rows, _HKL_COLUMNS)
-        except Exception as exc:  # the parameters of a -provideInputAll run may lack detector keys
+        except MidasError as exc:  # the parameters of a -provideInputAll run may lack some keys
             log.info("consolidated file without hkls: %s", exc)
         _front(f, ck)
         _grains(f, grains)
-        zp = p.get("DataFile", None) if hasattr(p, "get") else None
-        if ck is not None and "peaksearch" in ck:
-            zp = zp or getattr(ck.get("peaksearch"), "source", None)
-        f.create_group("raw_data_ref").create_dataset("zarr_path", data=str(zp or ""),
-                                                      dtype=h5py.string_dtype())
+        zp = ck.get("source").path if ck is not None and "source" in ck else ""
+        f.create_group("raw_data_ref").create_dataset("zarr_path", data=str(zp), dtype=h5py.string_dtype())
     return out

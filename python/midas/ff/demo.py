@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_demo", "example_folder"]
+__all__ = ["example_folder", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def run_demo(workdir: str | Path, *, n_cpus: int | None = None) -> dict[str, Any
     from midas.ff.score import score_grains
     from midas.forward.simulate import simulate_ff
     from midas.io.grains_csv import read_grains_csv
-    from midas.params import read_params
     from midas.parallel import threads
+    from midas.params import read_params
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)

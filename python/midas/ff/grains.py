@@ -157,7 +157,7 @@ def _union_find_components(n: int, a: NDArray[np.int64], b: NDArray[np.int64]) -
     # relabel by first appearance so labels follow solution order
     _, first = np.unique(labels, return_index=True)
     order = np.argsort(np.argsort(first))
-    return order[labels].astype(np.int64)
+    return np.asarray(order[labels], dtype=np.int64)
 
 
 def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> GrainSet:
@@ -186,20 +186,21 @@ def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> 
     n_sol = len(ref)
     lat = Lattice.from_tuple(config.lattice)
     seed_pos_of_row = {int(s): k for k, s in enumerate(search.seeds)}
-    cand = ref.ok & (ref.completeness >= config.min_completeness) & (ref.completeness > 0)
+    compl = ref.completeness
+    cand = ref.ok & (compl >= config.min_completeness) & (compl > 0)
     cand_rows = np.nonzero(cand)[0]
     # links: j's seed spot among i's assigned spots
     sol_of_seed_row: dict[int, list[int]] = {}
-    for j in cand_rows:
-        sol_of_seed_row.setdefault(int(idx.seed[j]), []).append(int(j))
+    for sol in cand_rows.tolist():
+        sol_of_seed_row.setdefault(int(idx.seed[sol]), []).append(sol)
     la: list[int] = []
     lb: list[int] = []
-    for i in cand_rows:
-        for row in ref.obs_of(int(i)).tolist():
-            for j in sol_of_seed_row.get(row, ()):
-                if j != i:
-                    la.append(int(i))
-                    lb.append(j)
+    for i in cand_rows.tolist():
+        for row in ref.obs_of(i).tolist():
+            for other in sol_of_seed_row.get(row, ()):
+                if other != i:
+                    la.append(i)
+                    lb.append(other)
     la_a = np.asarray(la, np.int64)
     lb_a = np.asarray(lb, np.int64)
     if len(la_a):
@@ -220,7 +221,7 @@ def process_grains(search: Any, spots: Any, rings: Any, config: GrainConfig) -> 
     members: list[NDArray[np.int64]] = []
     for c in range(n_clusters):
         sols = cand_rows[labels == c]
-        order = sorted(sols.tolist(), key=lambda s: (-ref.completeness[s], -ref.n_matched[s], ref.diff_angle_deg[s], s))
+        order = sorted(sols.tolist(), key=lambda s: (-compl[s], -ref.n_matched[s], ref.diff_angle_deg[s], s))
         rep = order[0]
         seen: set[int] = set()
         rows_m: list[tuple[int, int]] = []
@@ -298,7 +299,7 @@ def _grain_set(ref: Any, reps_a: NDArray[np.int64], members: list[NDArray[np.int
                spots: Any, rings: Any, config: GrainConfig) -> GrainSet:
     """Strains, the Grains.csv table and the SpotMatrix rows of grains ``reps_a`` of ``ref``."""
     from midas.crystal import matrix_to_euler
-    from midas.ff.strain import fable_beaudoin_strain, kenesei_strain, observed_g
+    from midas.ff.strain import fable_beaudoin_strain, kenesei_strains, observed_g
     from midas.io.grains_csv import GrainsHeader, GrainsTable
     from midas.io.spot_matrix import SpotMatrix
 
@@ -308,36 +309,24 @@ def _grain_set(ref: Any, reps_a: NDArray[np.int64], members: list[NDArray[np.int
     om = ref.orient_mat[reps_a]
     lattice = ref.lattice[reps_a]
     eps_fab = fable_beaudoin_strain(lattice, np.asarray(config.lattice), om) if n else np.zeros((0, 3, 3))
-    eps_ken = np.zeros((n, 3, 3))
-    rms = np.zeros(n)
-    radius = np.zeros(n)
-    sm_cols: dict[str, list[NDArray[Any]]] = {k: [] for k in ("grain_id", "spot_id", "omega_deg", "y_px", "z_px",
-                                                                "omega_raw_deg", "eta_deg", "ring_nr", "y_lab_um",
-                                                                "z_lab_um", "theta_deg", "strain_error")}
-    for gi, s in enumerate(reps_a.tolist()):
-        sl = ref.spots_of(s)
-        rows = ref.obs[sl]
-        ring = rings.ring_nr[ref.hkl_row[sl]]
-        g_unit, tth = observed_g(spots.y_um[rows], spots.z_um[rows], spots.omega_deg[rows], ref.pos_um[s],
-                                 config.lsd_um)
-        e, r, resid = kenesei_strain(g_unit, tth, rings.ring_d_A[ring], config.wavelength_A)
-        eps_ken[gi], rms[gi] = e, r
-        gr = spots.grain_radius_um[rows]
-        radius[gi] = float(gr.mean()) if len(gr) else 0.0
-        order = np.argsort(spots.spot_id[rows], kind="stable")
-        rows_o = rows[order]
-        sm_cols["grain_id"].append(np.full(len(rows_o), grain_ids[gi]))
-        sm_cols["spot_id"].append(spots.spot_id[rows_o])
-        sm_cols["omega_deg"].append(spots.omega_deg[rows_o])
-        sm_cols["y_px"].append(spots.y_px[rows_o])
-        sm_cols["z_px"].append(spots.z_px[rows_o])
-        sm_cols["omega_raw_deg"].append(spots.omega_raw_deg[rows_o])
-        sm_cols["eta_deg"].append(spots.eta_deg[rows_o])
-        sm_cols["ring_nr"].append(spots.ring_nr[rows_o])
-        sm_cols["y_lab_um"].append(spots.y_um[rows_o])
-        sm_cols["z_lab_um"].append(spots.z_um[rows_o])
-        sm_cols["theta_deg"].append(np.degrees(tth[order]) / 2)
-        sm_cols["strain_error"].append(resid[order])
+    sel = ref.select(reps_a)
+    counts = np.diff(sel.offsets)
+    group = np.repeat(np.arange(n), counts)
+    rows = sel.obs
+    g_unit, tth = observed_g(spots.y_um[rows], spots.z_um[rows], spots.omega_deg[rows], sel.pos_um[group],
+                             config.lsd_um)
+    d0 = rings.ring_d_A[rings.ring_nr[sel.hkl_row]]
+    eps_ken, rms, resid = kenesei_strains(g_unit, tth, d0, config.wavelength_A, sel.offsets)
+    gr_sum = np.zeros(n)
+    np.add.at(gr_sum, group, spots.grain_radius_um[rows])
+    radius = gr_sum / np.maximum(counts, 1)
+    order = np.lexsort((spots.spot_id[rows], group))  # grain by grain, spots by SpotID
+    ro = rows[order]
+    spot_matrix = SpotMatrix(grain_id=grain_ids[group[order]], spot_id=spots.spot_id[ro],
+                             omega_deg=spots.omega_deg[ro], y_px=spots.y_px[ro], z_px=spots.z_px[ro],
+                             omega_raw_deg=spots.omega_raw_deg[ro], eta_deg=spots.eta_deg[ro],
+                             ring_nr=spots.ring_nr[ro], y_lab_um=spots.y_um[ro], z_lab_um=spots.z_um[ro],
+                             theta_deg=np.degrees(tth[order]) / 2, strain_error=resid[order])
     z_w = radius**3
     beam_center = float(np.sum(ref.pos_um[reps_a, 2] * z_w) / np.sum(z_w)) if n and np.sum(z_w) > 0 else (
         float(ref.pos_um[reps_a, 2].mean()) if n else 0.0)
@@ -350,8 +339,6 @@ def _grain_set(ref: Any, reps_a: NDArray[np.int64], members: list[NDArray[np.int
         diff_angle_deg=ref.diff_angle_deg[reps_a], grain_radius_um=radius, confidence=conf,
         strain_fab=eps_fab, strain_ken=eps_ken, rms_strain=rms, phase_nr=np.ones(n),
         euler_raw=matrix_to_euler(om) if n else np.zeros((0, 3)))
-    cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in sm_cols.items()}
-    spot_matrix = SpotMatrix(**cat)
     return GrainSet(table=table, spot_matrix=spot_matrix, solution=reps_a, members=members)
 
 

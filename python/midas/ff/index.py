@@ -133,6 +133,13 @@ class IndexConfig:
         Arc search for seeds without a Friedel mate (upstream: no).
     max_solutions : int
         Mutually distinct solutions kept per seed.
+    coarse_steps : int
+        Orientation steps tested together first: a block of ``coarse_steps`` steps about the
+        plane normal is tried at its centre with the η and ω tolerances widened by half the block,
+        and scanned step by step only when it passes (1: every step). 0 (default): the largest
+        of 5, 3, 1 for which a predicted spot meets fewer than 0.3 observed spots by chance in the
+        widened window (:func:`chance_matches`): coarse blocks pay on sparse patterns, not on
+        crowded ones.
     distinct_deg : float
         Kept solutions differ by more than this misorientation.
     omega_ranges_deg, box_sizes_um : tuple
@@ -161,6 +168,7 @@ class IndexConfig:
     friedel_fallback: bool = True
     position_slack_um: float = 100.0
     max_solutions: int = 1
+    coarse_steps: int = 0
     distinct_deg: float = 1.0
     omega_ranges_deg: tuple[tuple[float, float], ...] = ()
     box_sizes_um: tuple[tuple[float, float, float, float], ...] = ()
@@ -185,6 +193,8 @@ class IndexConfig:
         if len(self.omega_ranges_deg) != len(self.box_sizes_um):
             raise ParamError(f"{len(self.omega_ranges_deg)} OmegaRange lines but {len(self.box_sizes_um)} BoxSize "
                              "lines; give one BoxSize per OmegaRange")
+        if self.coarse_steps < 0:
+            raise ParamError(f"IndexConfig.coarse_steps = {self.coarse_steps}, expected >= 0 (0: automatic)")
         if self.max_solutions < 1:
             raise ParamError(f"IndexConfig.max_solutions = {self.max_solutions}, expected >= 1")
 
@@ -225,7 +235,7 @@ class IndexConfig:
             "ring_to_index": int(p.get("OverAllRingToIndex", 1) or 1),
             "seed_omega_min_deg": float(p.get("MinOmeSpotIDsToIndex", -180.0)),
             "seed_omega_max_deg": float(p.get("MaxOmeSpotIDsToIndex", 180.0)),
-            "rings_not_counted": tuple(int(round(float(v))) for v in _lines(p, "RingsToExcludeFraction")),
+            "rings_not_counted": tuple(round(float(v)) for v in _lines(p, "RingsToExcludeFraction")),
         }
         kw.update(overrides)
         return cls(**kw)
@@ -379,6 +389,8 @@ class SpotIndex:
         used = np.isin(ring, np.asarray(rings.rings, np.int32))
         ring[~used] = 0
         self.used = used
+        self.ring_spot_counts = np.bincount(ring[used].astype(np.int64), minlength=len(rings.ring_radius_um))
+        self._coarse: dict[Any, int] = {}
         self._core = core().FFSpotIndex(y_um=spots.y_um, z_um=spots.z_um, omega_deg=spots.omega_deg,
                                         eta_deg=spots.eta_deg, grain_radius_um=spots.grain_radius_um,
                                         ring_nr=ring, eta_cell_deg=float(eta_cell_deg),
@@ -386,6 +398,37 @@ class SpotIndex:
 
     def __len__(self) -> int:
         return len(self.spots)
+
+
+def chance_matches(spot_index: SpotIndex, rings: RingSet, config: IndexConfig, coarse_steps: int) -> float:
+    """Expected number of observed spots that fall by chance in one predicted spot's matching
+    window (spot-weighted mean over the rings).
+
+    The window spans the η tolerance (atan(MarginEta/R) + ½StepSizeOrient, widened by half a
+    coarse block) plus the η range swept as the grain moves along the seed ray (±(Rsample +
+    slack)/R), times the ω tolerance (MarginOme + the same angular terms / 0.7, a typical
+    |sin η|); observed spots of a ring are taken as uniform over 360° × 360° of (η, ω).
+    """
+    total, weight = 0.0, 0
+    half = 0.5 * config.step_orient_deg * coarse_steps
+    for r in rings.rings:
+        n = int(spot_index.ring_spot_counts[r])
+        radius = float(rings.ring_radius_um[r])
+        eta = math.degrees(math.atan(config.margin_eta_um / radius)) + half
+        path = math.degrees(2.0 * (config.rsample_um + config.position_slack_um) / radius)
+        ome = config.margin_ome_deg + half / 0.7
+        total += n * n / 129600.0 * (2 * eta + path) * 2 * ome
+        weight += n
+    return total / weight if weight else 0.0
+
+
+def _coarse(spot_index: SpotIndex, rings: RingSet, config: IndexConfig) -> int:
+    if config.coarse_steps:
+        return config.coarse_steps
+    key = (id(rings), config)
+    if key not in spot_index._coarse:
+        spot_index._coarse[key] = next((k for k in (5, 3) if chance_matches(spot_index, rings, config, k) < 0.3), 1)
+    return spot_index._coarse[key]
 
 
 def select_seeds(spots: ObservedSpots, config: IndexConfig) -> NDArray[np.int64]:
@@ -513,6 +556,7 @@ def index_seeds(spot_index: SpotIndex, rings: RingSet, config: IndexConfig, seed
             margin_radius_um=config.margin_radius_um, completeness=config.completeness,
             min_eta_deg=config.min_eta_deg, use_friedel=config.use_friedel,
             friedel_fallback=config.friedel_fallback, max_solutions=config.max_solutions,
+            coarse_steps=_coarse(spot_index, rings, config),
             distinct_deg=config.distinct_deg, omega_windows_deg=windows, boxes_um=boxes)
     if stats is not None:
         for k in ("n_normals", "n_friedel", "n_candidates", "n_spots", "n_tests"):
@@ -547,7 +591,7 @@ class SearchResult:
 
 
 def index_and_refine(spot_index: SpotIndex, rings: RingSet, config: IndexConfig, refine_config: Any,
-                     seeds: Any, *, batch_size: int = 32, claim: bool = True, n_threads: int | None = None,
+                     seeds: Any, *, batch_size: int = 16, claim: bool = True, n_threads: int | None = None,
                      progress: Callable[[int], None] | None = None) -> SearchResult:
     """Index seeds in batches, refine each batch's solutions, and skip seeds already explained.
 

@@ -191,7 +191,7 @@ class _Stage:
         self.name = name
         self.timings = timings
 
-    def __enter__(self) -> _Stage:
+    def __enter__(self) -> _Stage:  # noqa: PYI034 (a plain helper class)
         self.t0 = time.perf_counter()
         log.info("stage %s ...", self.name)
         return self
@@ -352,7 +352,7 @@ def run_layer(p: Any, params_text: str, opts: FFOptions, layer: int,
                         start = read_grains_csv(opts.grains_file)
                         ref = refine_grains(si, settings.rings, settings.refine, start.orient_mat, start.pos_um,
                                             start.lattice)
-                        search = _FromGrains(grain_id=start.grain_id, refined=ref)
+                        search: Any = _FromGrains(grain_id=start.grain_id, refined=ref)
                     else:
                         seeds = (spots.index_of(seed_ids) if seed_ids is not None
                                  else select_seeds(spots, settings.index))
@@ -392,6 +392,13 @@ def _log_path(folder: Path) -> Path:
 
 
 @dataclass(frozen=True, slots=True)
+class DataSource:
+    """The frames a layer's front half read (kept in the checkpoint for the consolidated file)."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class SpotStage:
     """The ``spots`` stage: the observed spots and the seed SpotIDs (None: select by parameters)."""
 
@@ -420,6 +427,7 @@ def _front_half(p: Any, opts: FFOptions, layer: int, ck: Any, folder: Path, timi
     hkls = hkl_table_from_params(p)
     if "peaksearch" not in ck:
         data = _layer_data_file(p, opts, layer)
+        ck.save("source", DataSource(path=str(Path(data).resolve())))
         radii = {int(r): float(x) for r, x in zip(hkls.ring_numbers, hkls.ring_radius_um)}
         config = PeakSearchConfig.from_params(p, ring_radius_um=radii)
         with _Stage("peaksearch", timings):

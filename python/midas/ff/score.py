@@ -38,7 +38,7 @@ def _nearest_rotation(m: NDArray[np.float64]) -> NDArray[np.float64]:
     if bad.any():
         u[bad, :, -1] *= -1
         r = u @ vt
-    return r
+    return np.asarray(r, dtype=np.float64)
 
 
 def lattice_rotation(orient_mat: Any, lattice: Any, reference: Any) -> NDArray[np.float64]:

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from midas.errors import ParamError
 
-__all__ = ["fable_beaudoin_matrix", "fable_beaudoin_strain", "kenesei_strain", "observed_g"]
+__all__ = ["fable_beaudoin_matrix", "fable_beaudoin_strain", "kenesei_strain", "kenesei_strains", "observed_g"]
 
 
 def fable_beaudoin_matrix(lattice: Any) -> NDArray[np.float64]:
@@ -112,9 +112,63 @@ def observed_g(y_um: Any, z_um: Any, omega_deg: Any, pos_um: Any, lsd_um: float
     return g, tth
 
 
+def kenesei_strains(g_unit: Any, tth_rad: Any, d0_A: Any, wavelength_A: float, offsets: Any
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Kenesei strains of many grains at once (linear least squares per grain).
+
+    Parameters
+    ----------
+    g_unit : (S, 3) float64
+        Unit scattering vectors of all spots, sample frame, grain after grain.
+    tth_rad, d0_A : (S,) float64
+        Observed 2θ and the unstrained d-spacing of each spot's ring.
+    wavelength_A : float
+    offsets : (G + 1,) int
+        Spots of grain i are ``offsets[i]:offsets[i+1]``.
+
+    Returns
+    -------
+    strain : (G, 3, 3) float64
+        Sample frame (zeros for grains with fewer than 6 spots).
+    rms : (G,) float64
+        √(SSR/n) per grain.
+    residual : (S,) float64
+        Per-spot a·ε − b (SpotMatrix StrainError).
+    """
+    g = np.asarray(g_unit, dtype=np.float64).reshape(-1, 3)
+    d_obs = wavelength_A / (2.0 * np.sin(0.5 * np.asarray(tth_rad, dtype=np.float64)))
+    d0 = np.asarray(d0_A, dtype=np.float64)
+    b = (d_obs - d0) / d0
+    a = np.column_stack([g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, 2 * g[:, 0] * g[:, 1], 2 * g[:, 0] * g[:, 2],
+                         2 * g[:, 1] * g[:, 2]])
+    off = np.asarray(offsets, dtype=np.int64)
+    counts = np.diff(off)
+    n_g = len(counts)
+    group = np.repeat(np.arange(n_g), counts)
+    m = np.zeros((n_g, 6, 6))
+    v = np.zeros((n_g, 6))
+    np.add.at(m, group, a[:, :, None] * a[:, None, :])
+    np.add.at(v, group, a * b[:, None])
+    ok = counts >= 6
+    x = np.zeros((n_g, 6))
+    if np.any(ok):
+        x[ok] = np.linalg.solve(m[ok], v[ok][..., None])[..., 0]
+    resid = np.einsum("si,si->s", a, x[group]) - b if len(b) else np.zeros(0)
+    resid[~ok[group]] = 0.0
+    ssr = np.zeros(n_g)
+    np.add.at(ssr, group, resid**2)
+    rms = np.sqrt(ssr / np.maximum(counts, 1))
+    e = np.zeros((n_g, 3, 3))
+    e[:, 0, 0], e[:, 1, 1], e[:, 2, 2] = x[:, 0], x[:, 1], x[:, 2]
+    e[:, 0, 1] = e[:, 1, 0] = x[:, 3]
+    e[:, 0, 2] = e[:, 2, 0] = x[:, 4]
+    e[:, 1, 2] = e[:, 2, 1] = x[:, 5]
+    return e, rms, resid
+
+
 def kenesei_strain(g_unit: Any, tth_rad: Any, d0_A: Any, wavelength_A: float
                    ) -> tuple[NDArray[np.float64], float, NDArray[np.float64]]:
-    """Kenesei strain of one grain from its spots (linear least squares).
+    """Kenesei strain of one grain from its spots (:func:`kenesei_strains` for one grain).
 
     Parameters
     ----------
@@ -135,15 +189,6 @@ def kenesei_strain(g_unit: Any, tth_rad: Any, d0_A: Any, wavelength_A: float
     residual : (S,) float64
         Per-spot (a·ε − b): SpotMatrix's StrainError.
     """
-    g = np.asarray(g_unit, dtype=np.float64)
-    d_obs = wavelength_A / (2.0 * np.sin(0.5 * np.asarray(tth_rad, dtype=np.float64)))
-    d0 = np.asarray(d0_A, dtype=np.float64)
-    b = (d_obs - d0) / d0
-    a = np.column_stack([g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, 2 * g[:, 0] * g[:, 1], 2 * g[:, 0] * g[:, 2],
-                         2 * g[:, 1] * g[:, 2]])
-    if len(b) < 6:
-        return np.zeros((3, 3)), 0.0, np.zeros(len(b))
-    x, *_ = np.linalg.lstsq(a, b, rcond=None)
-    resid = a @ x - b
-    e = np.array([[x[0], x[3], x[4]], [x[3], x[1], x[5]], [x[4], x[5], x[2]]])
-    return e, float(np.sqrt(np.mean(resid**2))), resid
+    n = len(np.asarray(tth_rad))
+    e, rms, resid = kenesei_strains(g_unit, tth_rad, d0_A, wavelength_A, [0, n])
+    return e[0], float(rms[0]), resid

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from midas.errors import ParamError
 from midas.ff.spots import ObservedSpots
 
-__all__ = ["random_grains", "synthetic_spots", "strained_lattices", "SYNTHETIC_AU_PARAMS"]
+__all__ = ["SYNTHETIC_AU_PARAMS", "random_grains", "strained_lattices", "synthetic_spots"]
 
 #: Parameters of the synthetic benchmark scenes: the detector, scan and matching settings of
 #: upstream's ff_au250 example (Au, 2048² px of 200 µm at 1 m, 1440 frames), with grains within
@@ -89,8 +89,9 @@ def strained_lattices(lattice: Any, strain_sample: NDArray[np.float64], orient_m
     for i, e in enumerate(eps_c):
         a = (np.eye(3) + e) @ a_ref
         lengths = np.linalg.norm(a, axis=0)
-        cos = lambda p, q: float(a[:, p] @ a[:, q] / (lengths[p] * lengths[q]))
-        out[i] = (*lengths, *np.degrees(np.arccos([cos(1, 2), cos(0, 2), cos(0, 1)])))
+        unit = a / lengths
+        cosines = [float(unit[:, p] @ unit[:, q]) for p, q in ((1, 2), (0, 2), (0, 1))]
+        out[i] = (*lengths, *np.degrees(np.arccos(cosines)))
     return out
 
 

@@ -59,6 +59,14 @@ class SpotGrid {
 
     [[nodiscard]] int n_rings() const { return n_rings_; }
 
+    /// Number of spots of `ring` in the grid (0 for an absent ring).
+    [[nodiscard]] std::int64_t ring_count(int ring) const {
+        if (ring < 0 || ring >= n_rings_ || ring_start_[static_cast<std::size_t>(ring)] < 0) return 0;
+        const auto first = static_cast<std::size_t>(ring_start_[static_cast<std::size_t>(ring)]);
+        const auto cells = static_cast<std::size_t>(n_eta_) * static_cast<std::size_t>(n_omega_);
+        return offset_[first + cells] - offset_[first];
+    }
+
    private:
     static void cell_range(double lo, double hi, double cell, int n, int* i0, int* i1) {
         if (!(hi - lo < 360.0)) {

@@ -71,6 +71,7 @@ struct IndexConfig {
     bool use_friedel = true;          ///< [UseFriedelPairs]
     bool friedel_fallback = true;     ///< arc search for seeds without a Friedel mate
     int max_solutions = 1;            ///< solutions kept per seed
+    int coarse_steps = 1;             ///< orientation steps per coarse block (1: no coarse pass)
     double distinct_deg = 1.0;        ///< kept solutions differ by more than this
     span<const double> omega_windows_deg;  ///< (W, 2) [OmegaRange]
     span<const double> boxes_um;           ///< (W, 4) [BoxSize] on the ideal (y0, z0)

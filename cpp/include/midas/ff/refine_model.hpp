@@ -20,6 +20,7 @@
 #include "midas/core/hd.hpp"
 #include "midas/crystal/orientation.hpp"
 #include "midas/forward/ff_spots.hpp"
+#include "midas/geometry/angles.hpp"
 
 namespace midas::ff {
 
@@ -36,23 +37,24 @@ struct SpotModel {
     double d_dpos[3][3] = {};        ///< ∂(y, z, ω_deg)/∂pos
 };
 
-/// The spot of G at the Bragg solution omega_rad (from bragg_omegas). Returns false when the
-/// geometry is degenerate (G_lab,y = 0: the spot sits on the pole, where ω is not a smooth
-/// function of G; or sin θ ≥ 1).
-MIDAS_HD inline bool spot_model(const double g[3], const double pos_um[3], double omega_rad, double wavelength_A,
-                                double lsd_um, Displacement form, bool want_jacobian, SpotModel* out) {
-    const double c = std::cos(omega_rad), s = std::sin(omega_rad);
+/// The spot of G at the Bragg solution with (cos ω, sin ω) = (c, s) (from bragg_cos_sin or
+/// bragg_omegas). Returns false when the geometry is degenerate (G_lab,y = 0 with a Jacobian: the
+/// spot sits on the pole, where ω is not a smooth function of G; or no diffraction). Angles η and
+/// 2θ (degrees) are filled only with want_angles (they cost two trigonometric calls).
+MIDAS_HD inline bool spot_model_cs(const double g[3], const double pos_um[3], double c, double s, double wavelength_A,
+                                   double lsd_um, Displacement form, bool want_jacobian, bool want_angles,
+                                   SpotModel* out) {
     const double g2 = g[0] * g[0] + g[1] * g[1] + g[2] * g[2];
-    const double sin_theta = 0.5 * wavelength_A * std::sqrt(g2);
-    if (!(sin_theta < 1.0)) return false;
+    const double lam = wavelength_A;
+    const double dn = 1.0 / lam - 0.5 * lam * g2;  // (1/λ + G_lab,x) on the Bragg condition
+    if (!(dn > 0.0) || !(0.25 * lam * lam * g2 < 1.0)) return false;
     const double glx = g[0] * c - g[1] * s;
     const double gly = g[0] * s + g[1] * c;
     const double glz = g[2];
-    const double rho = std::sqrt(gly * gly + glz * glz);
-    if (!(rho > 0.0)) return false;
-    const double tth = 2.0 * std::asin(sin_theta);
-    const double radius = lsd_um * std::tan(tth);
-    const double y0 = radius * gly / rho, z0 = radius * glz / rho;
+    if (!(gly * gly + glz * glz > 0.0)) return false;
+    // ideal spot: the diffracted direction (1/λ + G_lab,x, G_lab,y, G_lab,z) met at x = Lsd; equal to
+    // Lsd·tan 2θ·(−sin η, cos η) of the forward model (ff_spots.hpp) on the Bragg condition
+    const double y0 = lsd_um * gly / dn, z0 = lsd_um * glz / dn;
     const double p_lab[3] = {pos_um[0] * c - pos_um[1] * s, pos_um[0] * s + pos_um[1] * c, pos_um[2]};
     double y = 0.0, z = 0.0;
     displace_spot(form, p_lab, lsd_um, y0, z0, &y, &z);
@@ -60,20 +62,20 @@ MIDAS_HD inline bool spot_model(const double g[3], const double pos_um[3], doubl
     out->z_um = z;
     out->y0_um = y0;
     out->z0_um = z0;
-    out->omega_deg = omega_rad * refine_rad_to_deg;
-    out->eta_deg = geometry::eta_from_yz(gly, glz) * refine_rad_to_deg;
-    // eta_rad works on lab (y, z): η = atan2(-y, z) of the ideal spot, whose direction is (gly, glz)
-    out->tth_deg = tth * refine_rad_to_deg;
+    if (want_angles) {
+        out->omega_deg = std::atan2(s, c) * refine_rad_to_deg;
+        // eta_from_yz works on lab (y, z): η = atan2(-y, z) of the ideal spot, whose direction is (gly, glz)
+        out->eta_deg = geometry::eta_from_yz(gly, glz) * refine_rad_to_deg;
+        out->tth_deg = 2.0 * std::asin(0.5 * lam * std::sqrt(g2)) * refine_rad_to_deg;
+    }
     if (!want_jacobian) return true;
     if (std::fabs(gly) < 1e-300) return false;
 
     // dω/dG from the implicit Bragg condition
-    const double lam = wavelength_A;
     const double grad_f[3] = {-c - lam * g[0], s - lam * g[1], -lam * g[2]};
     double dw[3];
     for (int k = 0; k < 3; ++k) dw[k] = -grad_f[k] / gly;
-    // y0 = Lsd·gly/Dn, z0 = Lsd·glz/Dn, Dn = 1/λ − λ|G|²/2 (same value on the Bragg condition)
-    const double dn = 1.0 / lam - 0.5 * lam * g2;
+    // y0 = Lsd·gly/Dn, z0 = Lsd·glz/Dn, Dn = 1/λ − λ|G|²/2
     double dy0[3], dz0[3];
     for (int k = 0; k < 3; ++k) {
         const double dgly = (k == 0 ? s : (k == 1 ? c : 0.0)) + glx * dw[k];
@@ -122,23 +124,11 @@ MIDAS_HD inline bool spot_model(const double g[3], const double pos_um[3], doubl
     return true;
 }
 
-/// Wrap an angle difference (deg) into (-180, 180].
-MIDAS_HD inline double wrap_deg(double a) {
-    double r = std::remainder(a, 360.0);
-    if (r <= -180.0) r += 360.0;
-    return r;
-}
-
-/// The Bragg solution of G closest to omega_obs_deg (rad), or false when G does not diffract.
-MIDAS_HD inline bool closest_bragg_omega(const double g[3], double wavelength_A, double omega_obs_deg,
-                                         double* omega_rad) {
-    const double g_len = std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
-    const OmegaSolutions sol = bragg_omegas(g[0], g[1], g[2], 0.5 * wavelength_A * g_len);
-    if (sol.n == 0) return false;
-    const double d0 = std::fabs(wrap_deg(sol.omega_rad[0] * refine_rad_to_deg - omega_obs_deg));
-    const double d1 = std::fabs(wrap_deg(sol.omega_rad[1] * refine_rad_to_deg - omega_obs_deg));
-    *omega_rad = d0 <= d1 ? sol.omega_rad[0] : sol.omega_rad[1];
-    return true;
+/// spot_model_cs at ω = omega_rad, with η and 2θ.
+MIDAS_HD inline bool spot_model(const double g[3], const double pos_um[3], double omega_rad, double wavelength_A,
+                                double lsd_um, Displacement form, bool want_jacobian, SpotModel* out) {
+    return spot_model_cs(g, pos_um, std::cos(omega_rad), std::sin(omega_rad), wavelength_A, lsd_um, form,
+                         want_jacobian, true, out);
 }
 
 /// The two Bragg solutions of G as (cos ω, sin ω) pairs, without trigonometric calls: with
@@ -156,6 +146,20 @@ MIDAS_HD inline int bragg_cos_sin(double gx, double gy, double v, double cs[2][2
         cs[k][1] = (gy * v + gx * tk) / rho2;
     }
     return 2;
+}
+
+/// The Bragg solution of G nearest an observed ω given as (cos, sin) = (c_obs, s_obs): the one
+/// with the larger cos(ω − ω_obs). Writes its (cos ω, sin ω); false when G does not diffract.
+MIDAS_HD inline bool closest_bragg_cs(const double g[3], double wavelength_A, double c_obs, double s_obs, double* c,
+                                      double* s) {
+    const double v = 0.5 * wavelength_A * (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
+    double cs[2][2];
+    if (bragg_cos_sin(g[0], g[1], v, cs) == 0) return false;
+    const double d0 = cs[0][0] * c_obs + cs[0][1] * s_obs, d1 = cs[1][0] * c_obs + cs[1][1] * s_obs;
+    const int k = d0 >= d1 ? 0 : 1;
+    *c = cs[k][0];
+    *s = cs[k][1];
+    return true;
 }
 
 /// y = M·x for a row-major 3×3 matrix.
