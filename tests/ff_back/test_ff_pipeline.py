@@ -138,7 +138,10 @@ def test_killed_process_resumes_to_identical_grains(tmp_path):
     s, _ = _setup(tmp_path, 40)
     clean = tmp_path / "clean"
     _write_input_all(clean / "LayerNr_1", s.spots)
-    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    import midas
+
+    # the folder holding the midas package that this test imported (source tree or site-packages)
+    env = {**os.environ, "PYTHONPATH": str(Path(midas.__file__).resolve().parents[1])}
     cmd = [sys.executable, "-m", "midas.cli.main", "ff", "-paramFN", str(tmp_path / "Parameters.txt"),
            "-nCPUs", "1", "-provideInputAll", "1"]
     subprocess.run(cmd + ["-resultFolder", str(clean)], env=env, check=True, capture_output=True)
