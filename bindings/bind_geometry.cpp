@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cmath>
+#include <optional>
 #include <vector>
 
 #include "midas/core/error.hpp"
@@ -28,7 +30,8 @@ Array new_like(py::ssize_t n) { return Array(std::vector<py::ssize_t>{n}); }
 
 geo::FFDetector make_ff(double lsd_um, double bc_y_px, double bc_z_px, double px_y_um, double px_z_um,
                         double tx_rad, double ty_rad, double tz_rad, const std::array<double, 15>& p,
-                        double rho_d_um, double parallax_um) {
+                        double rho_d_um, double parallax_um, int n_panels_y, int n_panels_z,
+                        const std::optional<Array>& panels) {
     geo::FFDetector d;
     d.lsd_um = lsd_um;
     d.bc_y_px = bc_y_px;
@@ -41,6 +44,29 @@ geo::FFDetector make_ff(double lsd_um, double bc_y_px, double bc_z_px, double px
     for (int k = 0; k < 15; ++k) d.p[k] = p[static_cast<std::size_t>(k)];
     d.rho_d_um = rho_d_um;
     d.parallax_um = parallax_um;
+    if (panels.has_value()) {
+        // rows: y_min, y_max, z_min, z_max (inclusive px), dY px, dZ px, dθ rad, dLsd µm, dP2
+        check_shape(*panels, "panels", {-1, 9});
+        const auto a = panels->unchecked<2>();
+        d.n_panels_y = n_panels_y;
+        d.n_panels_z = n_panels_z;
+        d.panels.resize(static_cast<std::size_t>(a.shape(0)));
+        for (py::ssize_t k = 0; k < a.shape(0); ++k) {
+            geo::FFPanel& q = d.panels[static_cast<std::size_t>(k)];
+            q.y_min_px = a(k, 0);
+            q.y_max_px = a(k, 1);
+            q.z_min_px = a(k, 2);
+            q.z_max_px = a(k, 3);
+            q.centre_y_px = 0.5 * (q.y_min_px + q.y_max_px);
+            q.centre_z_px = 0.5 * (q.z_min_px + q.z_max_px);
+            q.d_y_px = a(k, 4);
+            q.d_z_px = a(k, 5);
+            q.cos_theta = std::cos(a(k, 6));
+            q.sin_theta = std::sin(a(k, 6));
+            q.d_lsd_um = a(k, 7);
+            q.d_p2 = a(k, 8);
+        }
+    }
     (void)geo::make_ff_model(d);  // validate now, with the GIL held, so errors surface early
     return d;
 }
@@ -206,7 +232,8 @@ void bind_geometry(py::module_& m) {
     py::class_<geo::FFDetector>(m, "FFDetectorKernel")
         .def(py::init(&make_ff), py::arg("lsd_um"), py::arg("bc_y_px"), py::arg("bc_z_px"), py::arg("px_y_um"),
              py::arg("px_z_um"), py::arg("tx_rad"), py::arg("ty_rad"), py::arg("tz_rad"), py::arg("p"),
-             py::arg("rho_d_um"), py::arg("parallax_um"), "Validated FF detector in kernel units.");
+             py::arg("rho_d_um"), py::arg("parallax_um"), py::arg("n_panels_y") = 0, py::arg("n_panels_z") = 0,
+             py::arg("panels") = py::none(), "Validated FF detector in kernel units.");
     m.def("ff_pixel_to_ideal", &ff_pixel_to_ideal, py::arg("det"), py::arg("y_px"), py::arg("z_px"),
           "(r_um, eta_rad, tth_rad, y_um, z_um) of N pixels.");
     m.def("ff_pixel_grid", &ff_pixel_grid, py::arg("det"), py::arg("n_y"), py::arg("n_z"),

@@ -26,6 +26,44 @@ void require_finite(double v, const std::string& name) {
         throw GeometryError("FF detector: " + name + " = " + std::to_string(v) + ", expected a finite value");
 }
 
+/// Panels must form an n_panels_y × n_panels_z grid (id = iy·n_panels_z + iz) of finite,
+/// non-empty rectangles whose columns and rows are ordered and disjoint, with a unit rotation.
+void check_panels(const FFDetector& det) {
+    if (det.panels.empty()) return;
+    const int ny = det.n_panels_y;
+    const int nz = det.n_panels_z;
+    if (ny < 1 || nz < 1 || det.panels.size() != static_cast<std::size_t>(ny) * static_cast<std::size_t>(nz))
+        throw GeometryError("FF detector: " + std::to_string(det.panels.size()) + " panels for a grid of " +
+                            std::to_string(ny) + " × " + std::to_string(nz) + ", expected n_panels_y·n_panels_z");
+    for (std::size_t k = 0; k < det.panels.size(); ++k) {
+        const FFPanel& p = det.panels[k];
+        const double v[] = {p.y_min_px, p.y_max_px, p.z_min_px, p.z_max_px, p.centre_y_px, p.centre_z_px, p.d_y_px,
+                            p.d_z_px, p.cos_theta, p.sin_theta, p.d_lsd_um, p.d_p2};
+        for (double x : v) require_finite(x, "panel " + std::to_string(k) + " parameter");
+        if (!(p.y_max_px >= p.y_min_px && p.z_max_px >= p.z_min_px))
+            throw GeometryError("FF detector: panel " + std::to_string(k) + " is empty (Y " +
+                                std::to_string(p.y_min_px) + ".." + std::to_string(p.y_max_px) + ", Z " +
+                                std::to_string(p.z_min_px) + ".." + std::to_string(p.z_max_px) + ")");
+        if (std::fabs(p.cos_theta * p.cos_theta + p.sin_theta * p.sin_theta - 1.0) > 1e-9)
+            throw GeometryError("FF detector: panel " + std::to_string(k) + " rotation (cos, sin) = (" +
+                                std::to_string(p.cos_theta) + ", " + std::to_string(p.sin_theta) +
+                                ") is not a unit vector");
+        const std::size_t iy = k / static_cast<std::size_t>(nz);
+        const std::size_t iz = k % static_cast<std::size_t>(nz);
+        const FFPanel& row0 = det.panels[iy * static_cast<std::size_t>(nz)];
+        const FFPanel& col0 = det.panels[iz];
+        if (p.y_min_px != row0.y_min_px || p.y_max_px != row0.y_max_px || p.z_min_px != col0.z_min_px ||
+            p.z_max_px != col0.z_max_px)
+            throw GeometryError("FF detector: panel " + std::to_string(k) + " is not on the panel grid");
+        if (iz > 0 && !(p.z_min_px > det.panels[k - 1].z_max_px))
+            throw GeometryError("FF detector: panel " + std::to_string(k) + " overlaps panel " +
+                                std::to_string(k - 1) + " along Z");
+        if (iy > 0 && !(p.y_min_px > det.panels[k - static_cast<std::size_t>(nz)].y_max_px))
+            throw GeometryError("FF detector: panel " + std::to_string(k) + " overlaps panel " +
+                                std::to_string(k - static_cast<std::size_t>(nz)) + " along Y");
+    }
+}
+
 }  // namespace
 
 FFModel make_ff_model(const FFDetector& det) {
@@ -78,6 +116,10 @@ FFModel make_ff_model(const FFDetector& det) {
         m.cos_phase[k] = std::cos(phase_rad);
         m.sin_phase[k] = std::sin(phase_rad);
     }
+    check_panels(det);
+    m.panels = det.panels.empty() ? nullptr : det.panels.data();
+    m.n_panels_y = det.panels.empty() ? 0 : det.n_panels_y;
+    m.n_panels_z = det.panels.empty() ? 0 : det.n_panels_z;
     return m;
 }
 

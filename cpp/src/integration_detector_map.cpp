@@ -254,12 +254,38 @@ void ff_pixel_corners(const geometry::FFDetector& det, std::int64_t n_y, std::in
     const geometry::FFModel m = geometry::make_ff_model(det);
     const double inv_px = 1.0 / det.px_y_um;
     const double nan = std::numeric_limits<double>::quiet_NaN();
+    // Multi-panel: a corner takes the correction of the panel its pixels belong to. The corner
+    // grid is shared by the (up to) 4 pixels around a corner, so two panels must never meet at
+    // one corner, i.e. adjacent panels need a gap of at least one pixel.
+    for (int i = 0; i + 1 < m.n_panels_y; ++i) {
+        const geometry::FFPanel& a = m.panels[i * m.n_panels_z];
+        const geometry::FFPanel& b = m.panels[(i + 1) * m.n_panels_z];
+        if (b.y_min_px - a.y_max_px < 2.0)
+            throw GeometryError("ff_pixel_corners: panel columns " + std::to_string(i) + " and " +
+                                std::to_string(i + 1) + " touch (Y " + std::to_string(a.y_max_px) + " | " +
+                                std::to_string(b.y_min_px) + "); the integration map needs a gap of >= 1 px "
+                                "between panels so that no pixel corner is shared by two panels");
+    }
+    for (int j = 0; j + 1 < m.n_panels_z; ++j) {
+        const geometry::FFPanel& a = m.panels[j];
+        const geometry::FFPanel& b = m.panels[j + 1];
+        if (b.z_min_px - a.z_max_px < 2.0)
+            throw GeometryError("ff_pixel_corners: panel rows " + std::to_string(j) + " and " + std::to_string(j + 1) +
+                                " touch (Z " + std::to_string(a.z_max_px) + " | " + std::to_string(b.z_min_px) +
+                                "); the integration map needs a gap of >= 1 px between panels so that no pixel "
+                                "corner is shared by two panels");
+    }
 #pragma omp parallel for schedule(static)
     for (std::int64_t k = 0; k <= n_z; ++k) {
         for (std::int64_t l = 0; l <= n_y; ++l) {
             const auto c = static_cast<std::size_t>(k * (n_y + 1) + l);
+            const double yc = static_cast<double>(l) - 0.5;
+            const double zc = static_cast<double>(k) - 0.5;
+            int panel = -1;  // the one panel among the 4 pixels around the corner (gaps: none)
+            for (int q = 0; q < 4 && m.panels != nullptr && panel < 0; ++q)
+                panel = geometry::panel_index(m, yc + ((q & 1) ? 0.5 : -0.5), zc + ((q & 2) ? 0.5 : -0.5));
             geometry::IdealPoint p{};
-            if (geometry::pixel_to_ideal(m, static_cast<double>(l) - 0.5, static_cast<double>(k) - 0.5, p)) {
+            if (geometry::pixel_to_ideal_in_panel(m, panel, yc, zc, p)) {
                 cy_px[c] = p.y_um * inv_px;
                 cz_px[c] = p.z_um * inv_px;
             } else {

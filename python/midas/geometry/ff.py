@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from midas._native import core
 from midas.errors import GeometryError, ParamError
 from midas.geometry._arrays import flat_points
+from midas.geometry.panels import PANEL_SHIFT_COLUMNS, PanelLayout, shifts_array
 from midas.geometry._params import (
     ParamSource,
     float_param,
@@ -83,12 +84,20 @@ class FFDetector:
         3 transpose); see :mod:`midas.geometry.image_transform`.
     parallax_um : float
         Sensor parallax (``Parallax``): ``R_corr += parallax·sin(2θ_uncorrected)``; 0 = off.
+    panels : PanelLayout or None
+        Module grid of a multi-panel detector (``NPanelsY`` …), in the frame after ImTransOpt;
+        None for a single plane.
+    panel_shifts : tuple of n tuples of 5 float
+        Per-panel rigid correction ``(dY px, dZ px, dθ deg, dLsd µm, dP2)`` in upstream panel id
+        order (``PanelShiftsFile``); empty means all zero. See ``docs/conventions.md``
+        ("Detector panels") and :mod:`midas.geometry.panels`.
 
     Raises
     ------
     GeometryError
         On construction, for a non-positive or non-finite distance, pixel size, RhoD or detector
-        size, a distortion tuple not of length 15, or an unknown ImTransOpt value.
+        size, a distortion tuple not of length 15, an unknown ImTransOpt value, or panel shifts
+        without a layout or of the wrong shape.
 
     Notes
     -----
@@ -106,9 +115,22 @@ class FFDetector:
     n_pixels: tuple[int, int] = (2048, 2048)
     im_trans_opt: tuple[int, ...] = (0,)
     parallax_um: float = 0.0
+    panels: PanelLayout | None = None
+    panel_shifts: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if isinstance(self.panels, Mapping):
+            set_(self, "panels", PanelLayout.from_dict(self.panels))
+        if self.panels is None:
+            if len(self.panel_shifts):
+                raise GeometryError("FFDetector: panel_shifts given without a panel layout (panels)")
+            set_(self, "panel_shifts", ())
+        else:
+            if not isinstance(self.panels, PanelLayout):
+                raise GeometryError(f"FFDetector: panels = {self.panels!r}, expected a PanelLayout or None")
+            a = shifts_array(self.panels, self.panel_shifts)
+            set_(self, "panel_shifts", tuple(tuple(float(v) for v in row) for row in a))
         set_(self, "lsd_um", float(self.lsd_um))
         set_(self, "bc_px", tuple(float(v) for v in self.bc_px))
         set_(self, "pixel_size_um", tuple(float(v) for v in self.pixel_size_um))
@@ -215,6 +237,13 @@ class FFDetector:
             else float_param(p, "RhoD", what="the FF detector")
         )
         parallax = float_param(p, "Parallax", 0.0)
+        panels = PanelLayout.from_params(p)
+        shifts: Any = ()
+        shifts_file = p.get("PanelShiftsFile", None)
+        if shifts_file and panels is not None:
+            from midas.io.panel_shifts import read_panel_shifts
+
+            shifts = read_panel_shifts(shifts_file, n_panels=panels.n)
         return cls(
             lsd_um=lsd,
             bc_px=bc,
@@ -227,7 +256,26 @@ class FFDetector:
             n_pixels=n_pixels,
             im_trans_opt=im_trans,
             parallax_um=parallax,
+            panels=panels,
+            panel_shifts=shifts,
         )
+
+    @property
+    def panel_shifts_array(self) -> NDArray[np.float64]:
+        """(n_panels, 5) float64 per-panel corrections (columns ``PANEL_SHIFT_COLUMNS``); (0, 5) without panels."""
+        if self.panels is None:
+            return np.zeros((0, len(PANEL_SHIFT_COLUMNS)))
+        return np.array(self.panel_shifts, dtype=np.float64).reshape(self.panels.n, len(PANEL_SHIFT_COLUMNS))
+
+    def panel_index(self, y_px: ArrayLike, z_px: ArrayLike) -> NDArray[np.int64]:
+        """Panel of the pixel nearest to each point (−1 in gaps, outside, or without panels).
+
+        See :meth:`midas.geometry.panels.PanelLayout.panel_index`.
+        """
+        if self.panels is None:
+            shape = np.broadcast_shapes(np.shape(y_px), np.shape(z_px))
+            return np.full(shape, -1, dtype=np.int64)
+        return self.panels.panel_index(y_px, z_px)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (tuples kept); inverse of :meth:`from_dict`."""
@@ -251,7 +299,17 @@ class FFDetector:
             p=list(self.distortion),
             rho_d_um=self.rho_d_um,
             parallax_um=self.parallax_um,
+            **self._panel_kernel_args(),
         )
+
+    def _panel_kernel_args(self) -> dict[str, Any]:
+        if self.panels is None:
+            return {}
+        sh = self.panel_shifts_array
+        rows = np.concatenate([self.panels.bounds().astype(np.float64), sh[:, :2], np.radians(sh[:, 2:3]), sh[:, 3:]],
+                              axis=1)
+        return {"n_panels_y": self.panels.n_panels[0], "n_panels_z": self.panels.n_panels[1],
+                "panels": np.ascontiguousarray(rows)}
 
 
 @dataclass(frozen=True, slots=True)

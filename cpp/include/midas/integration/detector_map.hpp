@@ -67,7 +67,8 @@ struct DetectorMap {
 
 /// Corrected-plane coordinates of every pixel corner of an FF detector, in pixels of the Y pitch
 /// (y_um / px_y_um, z_um / px_y_um): corner (k, l) is the point (Y, Z) = (l − ½, k − ½) of the
-/// frame after ImTransOpt mapped by midas::geometry::pixel_to_ideal (tilts, p0..p14, parallax).
+/// frame after ImTransOpt mapped by midas::geometry::pixel_to_ideal (tilts, p0..p14, parallax,
+/// panels: a corner takes the panel of its pixels; GeometryError when two panels touch).
 /// cy_px / cz_px are (n_z + 1, n_y + 1) row-major; NaN where a corner has no image (behind the
 /// sample). Throws GeometryError for an invalid detector, ParamError for wrong sizes.
 void ff_pixel_corners(const geometry::FFDetector& det, std::int64_t n_y, std::int64_t n_z, span<double> cy_px,
