@@ -36,6 +36,7 @@ from midas.calibration.calibrants import Calibrant, CalibrantRings
 from midas.calibration.refine import (
     DEFAULT_FIT,
     FITTABLE,
+    PanelFit,
     pseudo_strain,
     refine_geometry,
 )
@@ -48,6 +49,7 @@ from midas.calibration.rings import (
 )
 from midas.errors import ConvergenceError, ParamError
 from midas.geometry import FFDetector
+from midas.geometry.panels import PanelLayout
 from midas.parallel import threads
 
 __all__ = ["CalibrationResult", "CalibrationSettings", "IterationRecord", "RingStats", "calibrate_image"]
@@ -101,6 +103,13 @@ class CalibrationSettings:
     max_mean_strain : float
         A final mean strain above this is a failure (wrong calibrant, wavelength or pixel size);
         default 1e-3.
+    panel_fit : PanelFit or None
+        Per-panel refinement, for a detector with a panel layout (``panels`` of
+        :func:`calibrate_image`): once the single-plane geometry has converged, the EM loop goes
+        on with the panel corrections in the M-step (and in the E-step's cake). None: off.
+    panel_eta_bin_size_deg : float
+        η bin of the ring fits in the panel stage (default 1°: a module of 195 × 487 px needs
+        many points along each ring to pin its shift).
     """
 
     stopping_strain: float = 4e-5
@@ -118,6 +127,8 @@ class CalibrationSettings:
     max_rings: int | None = None
     background_size_px: float = 101.0
     max_mean_strain: float = 1e-3
+    panel_fit: PanelFit | None = None
+    panel_eta_bin_size_deg: float = 5.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fit", tuple(self.fit))
@@ -252,6 +263,24 @@ class CalibrationResult:
     wavelength_A: float = math.nan
 
 
+def _within_one_panel(det: FFDetector, pts: RingPoints, px: float, eta_bin_deg: float) -> NDArray[np.bool_]:
+    """Ring points whose whole η bin (at the fitted radius) lies on one panel.
+
+    A bin that straddles a gap or two panels mixes pixels with different corrections, and its
+    centre may even fall in a gap, where the model moves nothing: such points would bias the
+    panel fit (and feed back into the next E-step).
+    """
+    from midas.geometry import ideal_to_pixel
+
+    r_um = pts.r_fit_px * px
+    k = det.panel_index(pts.y_px, pts.z_px)
+    ok = k >= 0
+    for sign in (-0.5, 0.5):
+        y, z = ideal_to_pixel(det, r_um=r_um, eta_deg=pts.eta_deg + sign * eta_bin_deg)
+        ok &= det.panel_index(y, z) == k
+    return np.asarray(ok, dtype=bool)
+
+
 def _corner_distance_px(bc: tuple[float, float], n_pixels: tuple[int, int]) -> float:
     n_y, n_z = n_pixels
     return max(math.hypot(cy - bc[0], cz - bc[1]) for cy in (0.0, n_y - 1.0) for cz in (0.0, n_z - 1.0))
@@ -304,7 +333,8 @@ def _ring_stats(rings: CalibrantRings, det: FFDetector, pts: RingPoints, strain:
 
 def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, wavelength_A: float,
                     pixel_size_um: float, settings: CalibrationSettings | None = None, tx_deg: float = 0.0,
-                    rho_d_um: float | None = None, start: FFDetector | None = None) -> CalibrationResult:
+                    rho_d_um: float | None = None, start: FFDetector | None = None,
+                    panels: PanelLayout | None = None) -> CalibrationResult:
     """Calibrate a detector from one powder calibrant image.
 
     Parameters
@@ -328,6 +358,9 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
     start : FFDetector, optional
         Start the EM loop from this geometry instead of detecting the beam centre and distance
         (its ``n_pixels`` must match the image).
+    panels : PanelLayout, optional
+        Module grid of the detector in the calibration frame; with ``settings.panel_fit`` the
+        per-panel corrections are refined (a ``start`` with panels keeps its own).
 
     Returns
     -------
@@ -393,6 +426,10 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
     else:
         det = dataclasses.replace(start, rho_d_um=start.rho_d_um if rho_d_um is None else rho_d,
                                   n_pixels=(n_y, n_z), im_trans_opt=(0,))
+    if panels is not None and det.panels is None:
+        det = dataclasses.replace(det, panels=panels)
+    panel_stage = st.panel_fit is not None and det.panels is not None and start is not None and any(
+        v != 0.0 for v in det.panel_shifts_array.ravel())
     # rings that can lie on the detector, at most max_rings
     r_min_px = max(5.0, float(peaks.r_range_px[0]) if peaks.r_px.size else 5.0)
     r_ring = visible.tan_tth * det.lsd_um / px
@@ -416,7 +453,8 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
     pts: RingPoints | None = None
     active = np.ones(len(rings), dtype=bool)
     t_loop = time.perf_counter()
-    for it in range(st.max_iterations):
+    # the panel stage (if any) gets its own max_iterations after the single plane has converged
+    for it in range(st.max_iterations * (2 if st.panel_fit is not None and det.panels is not None else 1)):
         t_it = time.perf_counter()
         radius = rings.tan_tth * det.lsd_um / px
         active = np.array([k not in excluded for k in range(len(rings))])
@@ -424,21 +462,25 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
         coarse = it == 0 and start is None
         if coarse:
             active &= np.arange(len(rings)) < COARSE_RINGS
+        eta_bin = st.panel_eta_bin_size_deg if panel_stage else st.eta_bin_size_deg
         pts_all = ring_points(img, badm, det, radius[active], half_width_px=half_width,
-                              eta_bin_size_deg=st.eta_bin_size_deg,
+                              eta_bin_size_deg=eta_bin,
                               r_bin_px=max(st.r_bin_px, 0.5) if coarse else st.r_bin_px)
         pts_all = dataclasses.replace(pts_all, ring=np.flatnonzero(active)[pts_all.ring])
         counts = np.bincount(pts_all.ring, minlength=len(rings))
         # a ring needs a few points to be trusted (in this iteration; it may come back later)
         active &= counts >= 4
         keep = active[pts_all.ring]
+        if panel_stage:
+            keep &= _within_one_panel(det, pts_all, px, eta_bin)
         pts = pts_all.select(keep)
         if len(pts) < 20:
             raise ConvergenceError(f"iteration {it + 1}: only {len(pts)} ring points could be fitted; the rings "
                                    f"of {calibrant.name} are not where this geometry puts them")
         tan_pts = rings.tan_tth[pts.ring]
         fitres = refine_geometry(det, pts.y_px, pts.z_px, tan_pts, fit=st.fit, mult_factor=st.mult_factor,
-                                 outlier_iterations=st.outlier_iterations, groups=pts.ring)
+                                 outlier_iterations=st.outlier_iterations, groups=pts.ring,
+                                 panel_fit=st.panel_fit if panel_stage else None)
         with threads(1):  # a few thousand points: thread start-up would cost more than it gains
             old_strain = pseudo_strain(det, pts.y_px, pts.z_px, tan_pts)
         new_det = fitres.detector
@@ -479,6 +521,13 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
         left = shift_px * rho / (1.0 - rho) if rho < 0.5 else math.inf
         prev_shift = math.inf if coarse else shift_px
         if not coarse and not new_bad and (shift_px < SHIFT_TOL_PX or left < 0.25 * SHIFT_TOL_PX):
+            if st.panel_fit is not None and det.panels is not None and not panel_stage:
+                # the single plane has settled: go on with the per-panel corrections
+                log.info("iteration %d: single-plane geometry converged at %.1f µε; refining %d panels",
+                         it + 1, 1e6 * fitres.mean_strain, det.panels.n)
+                panel_stage = True
+                prev_shift = math.inf
+                continue
             converged = fitres.mean_strain <= st.stopping_strain
             if not converged:
                 log.warning("the geometry has converged with a mean strain of %.1f µε, above StoppingStrain %.1f µε; "

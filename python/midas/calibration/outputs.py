@@ -32,7 +32,7 @@ RING_TABLE_COLUMNS = ("RingNr", "h", "k", "l", "d_A", "TwoTheta_deg", "RadiusIde
 
 
 def refined_params(result: CalibrationResult, base: MidasParams | None = None, *,
-                   im_trans_opt: tuple[int, ...] = (0,)) -> MidasParams:
+                   im_trans_opt: tuple[int, ...] = (0,), panel_shifts_file: str = "panel_shifts.txt") -> MidasParams:
     """Parameter set with the refined geometry.
 
     Parameters
@@ -42,6 +42,9 @@ def refined_params(result: CalibrationResult, base: MidasParams | None = None, *
         The run's parameter file; every key it has is kept, the geometry keys are replaced.
     im_trans_opt : tuple of int
         ``ImTransOpt`` of the run (written when not 0 or when the base has it).
+    panel_shifts_file : str
+        Value of ``PanelShiftsFile`` for a detector with panels (the panel layout keys are written
+        too).
 
     Returns
     -------
@@ -65,6 +68,9 @@ def refined_params(result: CalibrationResult, base: MidasParams | None = None, *
     }
     for k, v in enumerate(det.distortion):
         values[f"p{k}"] = float(f"{v:.10g}")
+    if det.panels is not None:
+        values.update(det.panels.to_params())
+        values["PanelShiftsFile"] = panel_shifts_file
     if base is None or "ImTransOpt" in base or any(op not in (0, -1) for op in im_trans_opt):
         values["ImTransOpt"] = list(im_trans_opt)
     has = (lambda key: key in base) if base is not None else (lambda key: False)
@@ -83,8 +89,21 @@ def refined_params(result: CalibrationResult, base: MidasParams | None = None, *
 
 def write_refined_params(path: str | Path, result: CalibrationResult, base: MidasParams | None = None, *,
                          im_trans_opt: tuple[int, ...] = (0,)) -> Path:
-    """Write :func:`refined_params` to ``path`` (atomically); returns the path."""
-    return refined_params(result, base, im_trans_opt=im_trans_opt).write(path)
+    """Write :func:`refined_params` to ``path`` (atomically); returns the path.
+
+    For a detector with panels, the per-panel corrections go to ``panel_shifts.txt`` in the same
+    folder (:func:`midas.io.panel_shifts.write_panel_shifts`, written first) and
+    ``PanelShiftsFile`` holds its absolute path, so ``midas integrate`` and ``midas ff`` read it
+    from anywhere.
+    """
+    target = Path(path)
+    det = result.detector
+    shifts_file = ""
+    if det.panels is not None:
+        from midas.io.panel_shifts import write_panel_shifts
+
+        shifts_file = str(write_panel_shifts(target.parent / "panel_shifts.txt", det.panel_shifts_array).resolve())
+    return refined_params(result, base, im_trans_opt=im_trans_opt, panel_shifts_file=shifts_file).write(target)
 
 
 def write_ring_table(path: str | Path, result: CalibrationResult) -> Path:

@@ -35,7 +35,7 @@ from midas.errors import ConvergenceError, ParamError
 from midas.geometry import FFDetector, ideal_jacobian, pixel_to_ideal
 from midas.parallel import threads
 
-__all__ = ["DEFAULT_FIT", "FITTABLE", "RefineResult", "pseudo_strain", "refine_geometry"]
+__all__ = ["DEFAULT_FIT", "FITTABLE", "PanelFit", "RefineResult", "pseudo_strain", "refine_geometry"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,66 @@ _STEP = {"lsd": 1.0, "tx": 1e-4, "ty": 1e-4, "tz": 1e-4, "p0": 1e-6, "p2": 1e-6,
 #: Below this many points the model is evaluated on one thread (starting threads costs more).
 _SERIAL_BELOW = 50_000
 _SCALE = {"lsd": 100.0, "bc_y": 0.1, "bc_z": 0.1, "tx": 0.01, "ty": 0.01, "tz": 0.01, "p3": 1.0, "p6": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class PanelFit:
+    """Per-panel refinement of a multi-panel detector (upstream ``CalibrantPanelShiftsOMP`` keys).
+
+    Fitted per panel: shifts dY, dZ (px) and the rotation dθ (deg) about the panel centre, plus
+    dLsd (µm) with ``fit_lsd`` and dP2 with ``fit_p2``, each within ``±tol`` of zero. The panel
+    ``fixed_panel`` keeps its start values (it fixes the frame against BC, Lsd and p2); so does
+    every panel with fewer than ``min_points`` ring points.
+
+    Attributes
+    ----------
+    fixed_panel : int or None
+        ``FixPanelID`` (upstream's gauge). None (default): every panel with enough points is
+        fitted and the gauge is set by the panels' mean shift, mean dLsd and mean dP2 (weighted by
+        ring points) being 0: the global BC, Lsd and p2 carry them.
+    fit_lsd, fit_p2 : bool
+        ``PerPanelLsd``, ``PerPanelDistortion``.
+    tol_shift_px, tol_rotation_deg, tol_lsd_um, tol_p2 : float
+        ``tolShifts`` (1 px), ``tolRotation`` (3°), ``tolLsdPanel`` (100 µm), ``tolP2Panel`` (1e-4).
+    min_points : int
+        Ring points a panel needs for its parameters to be fitted (default 12).
+    """
+
+    fixed_panel: int | None = None
+    fit_lsd: bool = False
+    fit_p2: bool = False
+    tol_shift_px: float = 1.0
+    tol_rotation_deg: float = 3.0
+    tol_lsd_um: float = 100.0
+    tol_p2: float = 1e-4
+    min_points: int = 12
+
+    def __post_init__(self) -> None:
+        for name in ("tol_shift_px", "tol_rotation_deg", "tol_lsd_um", "tol_p2"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ParamError(f"PanelFit: {name} = {v}, expected a value > 0")
+        if self.min_points < 1:
+            raise ParamError(f"PanelFit: min_points = {self.min_points}, expected >= 1")
+
+    def kinds(self) -> tuple[int, ...]:
+        """Columns of the panel shifts that are fitted (0 dY, 1 dZ, 2 dθ, 3 dLsd, 4 dP2)."""
+        return (0, 1, 2) + ((3,) if self.fit_lsd else ()) + ((4,) if self.fit_p2 else ())
+
+    def tolerance(self, kind: int) -> float:
+        return (self.tol_shift_px, self.tol_shift_px, self.tol_rotation_deg, self.tol_lsd_um, self.tol_p2)[kind]
+
+
+# central-difference steps and scales of the panel parameters (dY, dZ px, dθ deg, dLsd µm, dP2)
+_PANEL_STEP = (1e-3, 1e-3, 1e-4, 1.0, 1e-7)
+_PANEL_SCALE = (0.05, 0.05, 0.01, 10.0, 1e-5)
+#: Prior widths of the panel parameters: a panel moved by one width costs as much as one ring
+#: point off by _PRIOR_STRAIN. A shift along the rings hardly changes any radius; the prior keeps
+#: such directions at zero instead of letting them wander to the bounds.
+_PANEL_PRIOR = (0.25, 0.25, 0.05, 50.0, 5e-5)
+_PRIOR_STRAIN = 3e-5
+#: Weight (strain per px) of the gauge rows that pin the panel modes no ring pattern can see.
+_GAUGE_WEIGHT = 0.1
 
 
 def pseudo_strain(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: ArrayLike) -> NDArray[np.float64]:
@@ -108,7 +168,8 @@ class RefineResult:
 class _Packing:
     """Internal coordinates ↔ FFDetector."""
 
-    def __init__(self, base: FFDetector, names: Sequence[str]) -> None:
+    def __init__(self, base: FFDetector, names: Sequence[str], panel_fit: PanelFit | None = None,
+                 point_panel: NDArray[np.int64] | None = None) -> None:
         bad = [n for n in names if n not in FITTABLE]
         if bad:
             raise ParamError(f"cannot fit {bad}; fittable parameters are {FITTABLE}")
@@ -132,6 +193,25 @@ class _Packing:
             coords.append("p3")
         coords += [n for n in ("p2", "p4", "p5") if n in s]
         self.coords = coords
+        self.n_global = len(coords)
+        # per-panel parameters: (panel id, shift column) per extra coordinate
+        self.panel_params: list[tuple[int, int]] = []
+        self.panel_fit = panel_fit
+        self.fixed_panel = -1
+        self.panel_counts = np.zeros(0, dtype=np.int64)
+        if panel_fit is not None and base.panels is not None and point_panel is not None:
+            n = base.panels.n
+            counts = np.bincount(point_panel[point_panel >= 0], minlength=n)
+            fixed = -1 if panel_fit.fixed_panel is None else int(panel_fit.fixed_panel)
+            if panel_fit.fixed_panel is not None and not 0 <= fixed < n:
+                raise ParamError(f"FixPanelID {fixed} outside 0..{n - 1}")
+            self.fixed_panel = fixed
+            self.panel_counts = counts
+            for kind in panel_fit.kinds():
+                for k in range(n):
+                    if k != fixed and counts[k] >= panel_fit.min_points:
+                        self.panel_params.append((k, kind))
+            self.coords = coords + [f"panel{k}_{kind}" for k, kind in self.panel_params]
 
     def start(self) -> NDArray[np.float64]:
         d = self.base
@@ -140,10 +220,12 @@ class _Packing:
                "tz": d.tz_deg, "p0": p[0], "p1": p[1], "p2": p[2], "p3": p[3], "p4": p[4], "p5": p[5], "p6": p[6],
                "c0": p[0] * math.cos(math.radians(p[6])), "s0": p[0] * math.sin(math.radians(p[6])),
                "a1": p[1] * math.cos(math.radians(p[3])), "b1": p[1] * math.sin(math.radians(p[3]))}
-        return np.array([val[c] for c in self.coords], dtype=np.float64)
+        sh = d.panel_shifts_array
+        return np.array([val[c] for c in self.coords[: self.n_global]] + [sh[k, c] for k, c in self.panel_params],
+                        dtype=np.float64)
 
     def detector(self, x: NDArray[np.float64]) -> FFDetector:
-        v = dict(zip(self.coords, x.tolist()))
+        v = dict(zip(self.coords[: self.n_global], x[: self.n_global].tolist()))
         d = self.base
         p = list(d.distortion)
         for k in (0, 1, 2, 3, 4, 5, 6):
@@ -155,13 +237,76 @@ class _Packing:
         if "a1" in v:
             p[1] = math.hypot(v["a1"], v["b1"])
             p[3] = math.degrees(math.atan2(v["b1"], v["a1"])) if p[1] > 0 else d.distortion[3]
+        extra: dict[str, Any] = {}
+        if self.panel_params:
+            sh = d.panel_shifts_array.copy()
+            for (k, c), val in zip(self.panel_params, x[self.n_global:].tolist()):
+                sh[k, c] = val
+            extra["panel_shifts"] = sh
         return dataclasses.replace(
             d, lsd_um=v.get("lsd", d.lsd_um), bc_px=(v.get("bc_y", d.bc_px[0]), v.get("bc_z", d.bc_px[1])),
             tx_deg=v.get("tx", d.tx_deg), ty_deg=v.get("ty", d.ty_deg), tz_deg=v.get("tz", d.tz_deg),
-            distortion=tuple(p))
+            distortion=tuple(p), **extra)
 
     def scale(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.array([_SCALE.get(c, 1e-4) for c in self.coords], dtype=np.float64)
+        return np.array([_SCALE.get(c, 1e-4) for c in self.coords[: self.n_global]]
+                        + [_PANEL_SCALE[c] for _, c in self.panel_params], dtype=np.float64)
+
+    def extra_rows(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Linear rows ``A·x_panel`` appended to the residuals: the prior on every panel parameter
+        and the gauge of the panel modes that the global parameters (or no data) already describe —
+        the mean magnification of the panel centres about the beam (Lsd) and their common rotation
+        about the beam (tx, invisible to rings), plus, without a fixed panel, the mean shift (BC),
+        mean dLsd (Lsd) and mean dP2 (p2), each mean weighted by the panels' ring points (so BC,
+        Lsd and p2 stay those of the single-plane fit of the same points).
+
+        Returns
+        -------
+        (A, target) : (n_rows, n_panel_params) float64 and (n_rows,) float64 (zeros)
+        """
+        npp = len(self.panel_params)
+        rows: list[NDArray[np.float64]] = []
+        for j, (_, c) in enumerate(self.panel_params):
+            r = np.zeros(npp)
+            r[j] = _PRIOR_STRAIN / _PANEL_PRIOR[c]
+            rows.append(r)
+        if npp:
+            assert self.base.panels is not None
+            cen = self.base.panels.centres_px() - np.asarray(self.base.bc_px)
+            norm = float(np.sum(cen * cen))
+            r_typ = math.sqrt(norm / len(cen))
+            breathe, rotate = np.zeros(npp), np.zeros(npp)
+            means = {c: np.zeros(npp) for c in range(5)}
+            counts = {c: sum(1 for _, cc in self.panel_params if cc == c) for c in range(5)}
+            # means weighted by each panel's ring points: the gauge of the single-plane fit
+            wsum = {c: float(sum(self.panel_counts[k] for k, cc in self.panel_params if cc == c)) for c in range(5)}
+            for j, (k, c) in enumerate(self.panel_params):
+                cy, cz = cen[k]
+                if c == 0:
+                    breathe[j], rotate[j] = cy / norm, -cz / norm
+                elif c == 1:
+                    breathe[j], rotate[j] = cz / norm, cy / norm
+                elif c == 2:
+                    rotate[j] = math.radians(1.0) / max(counts[2], 1)
+                means[c][j] = self.panel_counts[k] / wsum[c]
+            rows += [_GAUGE_WEIGHT * r_typ * breathe, _GAUGE_WEIGHT * r_typ * rotate]
+            if self.fixed_panel < 0:
+                scale = (1.0, 1.0, 0.0, 1.0 / 100.0, 1.0 / 1e-4)  # per px, -, per 100 µm, per 1e-4
+                for c in (0, 1, 3, 4):
+                    if counts[c]:
+                        rows.append(_GAUGE_WEIGHT * scale[c] * means[c])
+        a = np.array(rows, dtype=np.float64).reshape(len(rows), npp)
+        return a, np.zeros(len(rows))
+
+    def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Box bounds: none on the global coordinates, ±tol around 0 on the panel parameters."""
+        lo = np.full(len(self.coords), -np.inf)
+        hi = np.full(len(self.coords), np.inf)
+        assert self.panel_fit is not None or not self.panel_params
+        for j, (_, c) in enumerate(self.panel_params):
+            t = self.panel_fit.tolerance(c) if self.panel_fit is not None else np.inf
+            lo[self.n_global + j], hi[self.n_global + j] = -t, t
+        return lo, hi
 
 
 def _jacobian(pack: _Packing, x: NDArray[np.float64], y: NDArray[np.float64], z: NDArray[np.float64],
@@ -170,7 +315,7 @@ def _jacobian(pack: _Packing, x: NDArray[np.float64], y: NDArray[np.float64], z:
     jac = np.empty((y.size, x.size))
     ideal = pixel_to_ideal(det, y, z)
     r_ideal = det.lsd_um * tan_tth
-    for col, name in enumerate(pack.coords):
+    for col, name in enumerate(pack.coords[: pack.n_global]):
         if name in ("bc_y", "bc_z"):
             jp = ideal_jacobian(det, y, z)
             k = 0 if name == "bc_y" else 1
@@ -185,13 +330,35 @@ def _jacobian(pack: _Packing, x: NDArray[np.float64], y: NDArray[np.float64], z:
         ep = pseudo_strain(pack.detector(xp), y, z, tan_tth)
         em = pseudo_strain(pack.detector(xm), y, z, tan_tth)
         jac[:, col] = (ep - em) / (2.0 * h)
+    if pack.panel_params:
+        _panel_jacobian(pack, x, y, z, tan_tth, jac)
     return jac
+
+
+def _panel_jacobian(pack: _Packing, x: NDArray[np.float64], y: NDArray[np.float64], z: NDArray[np.float64],
+                    tan_tth: NDArray[np.float64], jac: NDArray[np.float64]) -> None:
+    """Panel columns: a point moves only with its own panel, so one central difference per kind
+    (all fitted panels stepped together) gives every point's derivative."""
+    panel = pack.base.panel_index(y, z)
+    col_of = {kc: pack.n_global + j for j, kc in enumerate(pack.panel_params)}
+    jac[:, pack.n_global:] = 0.0
+    for kind in sorted({c for _, c in pack.panel_params}):
+        cols = [(k, col_of[(k, kind)]) for k, c in pack.panel_params if c == kind]
+        h = _PANEL_STEP[kind]
+        xp, xm = x.copy(), x.copy()
+        for _, col in cols:
+            xp[col] += h
+            xm[col] -= h
+        d = (pseudo_strain(pack.detector(xp), y, z, tan_tth) - pseudo_strain(pack.detector(xm), y, z, tan_tth)) / (2 * h)
+        for k, col in cols:
+            m = panel == k
+            jac[m, col] = d[m]
 
 
 def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: ArrayLike, *,
                     fit: Sequence[str] = DEFAULT_FIT, mult_factor: float | None = 2.5,
                     outlier_iterations: int = 3, weights: ArrayLike | None = None,
-                    groups: ArrayLike | None = None) -> RefineResult:
+                    groups: ArrayLike | None = None, panel_fit: PanelFit | None = None) -> RefineResult:
     """Fit the detector geometry to ring points by least squares on the pseudo-strain.
 
     Parameters
@@ -215,6 +382,10 @@ def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: 
         Relative weight of each point (default 1).
     groups : (N,) int, optional
         Group (ring) of each point, for the outlier rule.
+    panel_fit : PanelFit, optional
+        Also fit per-panel corrections (``det`` must have a panel layout): the panel parameters
+        join the same least squares, bounded by their tolerances (trust-region reflective
+        instead of Levenberg–Marquardt).
 
     Returns
     -------
@@ -236,7 +407,9 @@ def refine_geometry(det: FFDetector, y_px: ArrayLike, z_px: ArrayLike, tan_tth: 
     g = np.zeros(y.size, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     if w.shape != y.shape or g.shape != y.shape:
         raise ParamError(f"weights {w.shape} and groups {g.shape} must have the points' shape {y.shape}")
-    pack = _Packing(det, fit)
+    if panel_fit is not None and det.panels is None:
+        raise ParamError("refine_geometry: panel_fit needs a detector with a panel layout (FFDetector.panels)")
+    pack = _Packing(det, fit, panel_fit, det.panel_index(y, z) if panel_fit is not None else None)
     n_par = len(pack.coords)
     if y.size < 2 * n_par:
         raise ConvergenceError(f"only {y.size} ring points for {n_par} parameters; need at least {2 * n_par}")
@@ -257,12 +430,19 @@ def _refine(pack: _Packing, y: NDArray[np.float64], z: NDArray[np.float64], t: N
     for _ in range(max(0, int(outlier_iterations)) + 1):
         yu, zu, tu, wu = y[used], z[used], t[used], w[used]
 
+        a_extra, _ = pack.extra_rows()
+        ng = pack.n_global
+
         def resid(xx: NDArray[np.float64], yu=yu, zu=zu, tu=tu, wu=wu) -> NDArray[np.float64]:
             e = pseudo_strain(pack.detector(xx), yu, zu, tu) * wu
-            return np.where(np.isfinite(e), e, 1.0)
+            e = np.where(np.isfinite(e), e, 1.0)
+            return np.concatenate([e, a_extra @ xx[ng:]]) if a_extra.size else e
 
         def jac(xx: NDArray[np.float64], yu=yu, zu=zu, tu=tu, wu=wu) -> NDArray[np.float64]:
-            return _jacobian(pack, xx, yu, zu, tu) * wu[:, None]
+            j = _jacobian(pack, xx, yu, zu, tu) * wu[:, None]
+            if not a_extra.size:
+                return j
+            return np.vstack([j, np.hstack([np.zeros((a_extra.shape[0], ng)), a_extra])])
 
         try:
             sol = least_squares(resid, x, jac=jac, method="lm", x_scale=pack.scale(x), xtol=1e-12, ftol=1e-12,
@@ -270,6 +450,12 @@ def _refine(pack: _Packing, y: NDArray[np.float64], z: NDArray[np.float64], t: N
         except ValueError as exc:
             raise ConvergenceError(f"geometry least squares failed: {exc}") from exc
         x = sol.x
+        if pack.panel_params:
+            lo, hi = pack.bounds()
+            if np.any((x < lo) | (x > hi)):
+                log.warning("%d panel parameter(s) reached their tolerance (tolShifts/tolRotation/...) and "
+                            "were clipped", int(np.sum((x < lo) | (x > hi))))
+                x = np.clip(x, lo, hi)
         nfev += int(sol.nfev)
         strain = pseudo_strain(pack.detector(x), y, z, t)
         if mult_factor is None:

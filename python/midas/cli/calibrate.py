@@ -18,6 +18,7 @@ Where the values come from: flags, then the -paramFN file, then the parameters s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 import sys
@@ -73,6 +74,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-MaxIterations", type=int, default=10, help="EM iterations at most (default 10)")
     p.add_argument("-FitParameters", nargs="+", default=None,
                    help="parameters to fit (default lsd bc_y bc_z ty tz p0 p1 p2 p3; also tx p4 p5 p6)")
+    p.add_argument("-PanelFit", choices=("auto", "on", "off"), default="auto",
+                   help="per-panel refinement: auto (default) = with the panel keys NPanelsY... of -paramFN, or "
+                        "for a Pilatus 300K/1M/2M/6M recognised from the image shape; on = require a layout; off")
     p.add_argument("-resultFolder", default=".", help="output folder (default: current folder)")
     p.add_argument("-nCPUs", type=int, default=None, help="threads of the compiled kernels")
 
@@ -138,6 +142,54 @@ def _wavelength_from_name(name: str) -> float | None:
         return None
     kev = float(m.group(1).replace("p", "."))
     return _KEV_A / kev if kev > 0 else None
+
+
+def result_panel_shifts_path(out_dir: Path) -> Path:
+    """The PanelShiftsFile written next to refined_MIDAS_params.txt."""
+    return out_dir / "panel_shifts.txt"
+
+
+def panel_settings(params: Any, n_pixels: tuple[int, int], mode: str) -> tuple[Any, Any]:
+    """Panel layout and :class:`~midas.calibration.refine.PanelFit` of a run, or (None, None).
+
+    The layout comes from the parameter file's ``NPanelsY`` … keys; without them (the
+    AutoCalibrateZarr flow), from the image shape ``(n_y, n_z)`` of the calibration frame when it
+    is a known Pilatus (:data:`midas.geometry.panels.KNOWN_LAYOUTS`). Fit options come from
+    ``FixPanelID``, ``PerPanelLsd``, ``PerPanelDistortion``, ``tolShifts``, ``tolRotation``,
+    ``tolLsdPanel`` and ``tolP2Panel``.
+
+    Raises
+    ------
+    ParamError
+        ``mode == "on"`` without any layout, or invalid panel keys.
+    """
+    from midas.calibration.refine import PanelFit
+    from midas.geometry.panels import PanelLayout
+
+    if mode == "off":
+        return None, None
+    layout = PanelLayout.from_params(params) if params is not None else None
+    source = "the parameter file"
+    if layout is None:
+        layout = PanelLayout.for_detector_shape(n_pixels)
+        source = f"the image shape {n_pixels[0]} × {n_pixels[1]} (known Pilatus module grid)"
+    if layout is None:
+        if mode == "on":
+            raise ParamError(f"-PanelFit on: no NPanelsY/NPanelsZ keys and no known module grid for a "
+                             f"{n_pixels[0]} × {n_pixels[1]} detector")
+        return None, None
+    has = (lambda k: params is not None and k in params)
+    kw: dict[str, Any] = {}
+    if has("FixPanelID"):
+        kw["fixed_panel"] = int(params.get("FixPanelID"))
+    for key, name in (("tolShifts", "tol_shift_px"), ("tolRotation", "tol_rotation_deg"),
+                      ("tolLsdPanel", "tol_lsd_um"), ("tolP2Panel", "tol_p2")):
+        if has(key):
+            kw[name] = float(params.get(key))
+    fit = PanelFit(fit_lsd=bool(has("PerPanelLsd") and int(params.get("PerPanelLsd"))),
+                   fit_p2=bool(has("PerPanelDistortion") and int(params.get("PerPanelDistortion"))), **kw)
+    log.info("panel layout %d × %d panels of %d × %d px from %s", *layout.n_panels, *layout.panel_size_px, source)
+    return layout, fit
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,12 +271,17 @@ def run(args: argparse.Namespace) -> int:
             threshold=args.Threshold if args.Threshold > 0 else None, max_iterations=args.MaxIterations,
             fit=tuple(args.FitParameters) if args.FitParameters else DEFAULT_FIT, rings_to_exclude=rings_ex)
         rho_d = _num(params, "RhoD")
+        layout, panel_fit = panel_settings(params, (image.shape[1], image.shape[0]), args.PanelFit)
+        if panel_fit is not None:
+            settings = dataclasses.replace(settings, panel_fit=panel_fit)
         with threads(args.nCPUs):
             result = calibrate_image(image, bad, calibrant=calibrant, wavelength_A=float(wavelength),
                                      pixel_size_um=float(px), settings=settings, tx_deg=tx,
-                                     rho_d_um=float(rho_d) if rho_d else None)
+                                     rho_d_um=float(rho_d) if rho_d else None, panels=layout)
         written = [write_refined_params(out_dir / "refined_MIDAS_params.txt", result, params, im_trans_opt=ops),
                    write_ring_table(out_dir / "calibration_rings.csv", result)]
+        if result.detector.panels is not None:
+            written.append(result_panel_shifts_path(out_dir))
         if args.SavePlotsHDF:
             h5 = Path(args.SavePlotsHDF)
             written.append(write_hdf5(h5 if h5.is_absolute() else out_dir / h5, result))
