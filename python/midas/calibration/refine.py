@@ -255,8 +255,9 @@ class _Packing:
     def extra_rows(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Linear rows ``A·x_panel`` appended to the residuals: the prior on every panel parameter
         and the gauge of the panel modes that the global parameters (or no data) already describe —
-        the mean magnification of the panel centres about the beam (Lsd) and their common rotation
-        about the beam (tx, invisible to rings), plus, without a fixed panel, the mean shift (BC),
+        the mean magnification of the panel centres about the beam (Lsd), each panel's rigid
+        rotation about the beam (invisible to rings: zero component in the panel's displacement
+        field), plus, without a fixed panel, the mean shift (BC),
         mean dLsd (Lsd) and mean dP2 (p2), each mean weighted by the panels' ring points (so BC,
         Lsd and p2 stay those of the single-plane fit of the same points).
 
@@ -275,21 +276,28 @@ class _Packing:
             cen = self.base.panels.centres_px() - np.asarray(self.base.bc_px)
             norm = float(np.sum(cen * cen))
             r_typ = math.sqrt(norm / len(cen))
-            breathe, rotate = np.zeros(npp), np.zeros(npp)
+            breathe = np.zeros(npp)
+            # per panel: its rigid rotation about the beam keeps every radius — the one motion of a
+            # panel no ring pattern sees. Gauge: the panel's displacement field has no component
+            # along it, (−c_z·dY + c_y·dZ) + I_k·dθ = 0 with I_k = (s_y² + s_z²)/12 (px²).
+            size = np.asarray(self.base.panels.panel_size_px, dtype=np.float64)
+            inertia = float(np.sum(size**2)) / 12.0
+            spin = {k: np.zeros(npp) for k, _ in self.panel_params}
             means = {c: np.zeros(npp) for c in range(5)}
             counts = {c: sum(1 for _, cc in self.panel_params if cc == c) for c in range(5)}
             # means weighted by each panel's ring points: the gauge of the single-plane fit
             wsum = {c: float(sum(self.panel_counts[k] for k, cc in self.panel_params if cc == c)) for c in range(5)}
             for j, (k, c) in enumerate(self.panel_params):
                 cy, cz = cen[k]
+                ck = max(math.hypot(cy, cz), 1.0)
                 if c == 0:
-                    breathe[j], rotate[j] = cy / norm, -cz / norm
+                    breathe[j], spin[k][j] = cy / norm, -cz / ck
                 elif c == 1:
-                    breathe[j], rotate[j] = cz / norm, cy / norm
+                    breathe[j], spin[k][j] = cz / norm, cy / ck
                 elif c == 2:
-                    rotate[j] = math.radians(1.0) / max(counts[2], 1)
+                    spin[k][j] = math.radians(1.0) * inertia / ck
                 means[c][j] = self.panel_counts[k] / wsum[c]
-            rows += [_GAUGE_WEIGHT * r_typ * breathe, _GAUGE_WEIGHT * r_typ * rotate]
+            rows += [_GAUGE_WEIGHT * r_typ * breathe] + [_GAUGE_WEIGHT * v for v in spin.values()]
             if self.fixed_panel < 0:
                 scale = (1.0, 1.0, 0.0, 1.0 / 100.0, 1.0 / 1e-4)  # per px, -, per 100 µm, per 1e-4
                 for c in (0, 1, 3, 4):
