@@ -110,6 +110,63 @@ def ff_pixel_to_ideal(
     }
 
 
+def ff_panel_of(bounds: F64, y_px: F64, z_px: F64) -> NDArray[np.int64]:
+    """Panel of the nearest pixel by a plain search over the (n, 4) inclusive bounds; −1 in gaps."""
+    yr = np.floor(np.asarray(y_px, dtype=np.float64) + 0.5)
+    zr = np.floor(np.asarray(z_px, dtype=np.float64) + 0.5)
+    out = np.full(yr.shape, -1, dtype=np.int64)
+    for k, (y0, y1, z0, z1) in enumerate(np.asarray(bounds)):
+        inside = (yr >= y0) & (yr <= y1) & (zr >= z0) & (zr <= z1) & (out < 0)
+        out[inside] = k
+    return out
+
+
+def ff_pixel_to_ideal_panels(
+    lsd_um: float,
+    bc_px: tuple[float, float],
+    px_um: tuple[float, float],
+    tilts_deg: tuple[float, float, float],
+    p: F64,
+    rho_d_um: float,
+    bounds: F64,
+    shifts: F64,
+    y_px: F64,
+    z_px: F64,
+    panel: NDArray[np.int64] | None = None,
+) -> dict[str, F64]:
+    """Pixel → ideal with per-panel corrections, literally upstream §2.3 step 6.
+
+    Per point: the panel (``panel`` or the nearest pixel's), then rotate by dθ about the panel
+    centre and shift by (dY, dZ); project with Lsd + dLsd and rescale R by Lsd/(Lsd + dLsd); add
+    dP2 to p2. ``shifts`` columns: dY px, dZ px, dθ deg, dLsd µm, dP2.
+    """
+    y = np.atleast_1d(np.asarray(y_px, dtype=np.float64)).copy()
+    z = np.atleast_1d(np.asarray(z_px, dtype=np.float64)).copy()
+    k = ff_panel_of(bounds, y, z) if panel is None else np.atleast_1d(panel)
+    out = {name: np.empty(y.shape) for name in ("r_um", "eta_deg", "tth_deg", "y_um", "z_um")}
+    for i in range(y.size):
+        lsd_eff, pp = lsd_um, np.array(p, dtype=np.float64)
+        yy, zz = y[i], z[i]
+        if k[i] >= 0:
+            y0, y1, z0, z1 = bounds[k[i]]
+            cy, cz = 0.5 * (y0 + y1), 0.5 * (z0 + z1)
+            d_y, d_z, d_th, d_lsd, d_p2 = shifts[k[i]]
+            c, s_ = np.cos(np.radians(d_th)), np.sin(np.radians(d_th))
+            yy, zz = cy + c * (yy - cy) - s_ * (zz - cz) + d_y, cz + s_ * (yy - cy) + c * (zz - cz) + d_z
+            lsd_eff = lsd_um + d_lsd
+            pp[2] += d_p2
+        # steps 1-3 at Lsd + dLsd, then R rescaled to the plane at Lsd (the distortion uses that R)
+        t = ff_tilt_matrix(*tilts_deg)
+        abc = t @ np.array([0.0, -(yy - bc_px[0]) * px_um[0], (zz - bc_px[1]) * px_um[1]])
+        r = lsd_eff * np.hypot(abc[1], abc[2]) / (lsd_eff + abc[0]) * lsd_um / lsd_eff
+        eta = float(calc_eta_deg(abc[1], abc[2]))
+        rc = r * ff_distortion(pp, r / rho_d_um, eta)
+        out["r_um"][i], out["eta_deg"][i] = rc, eta
+        out["tth_deg"][i] = np.degrees(np.arctan(rc / lsd_um))
+        out["y_um"][i], out["z_um"][i] = -rc * np.sin(np.radians(eta)), rc * np.cos(np.radians(eta))
+    return out
+
+
 def ff_ideal_to_pixel(
     lsd_um: float,
     bc_px: tuple[float, float],

@@ -97,7 +97,7 @@ class FFDetector:
     GeometryError
         On construction, for a non-positive or non-finite distance, pixel size, RhoD or detector
         size, a distortion tuple not of length 15, an unknown ImTransOpt value, or panel shifts
-        without a layout or of the wrong shape.
+        without a layout (all-zero shifts are dropped) or of the wrong shape.
 
     Notes
     -----
@@ -123,8 +123,8 @@ class FFDetector:
         if isinstance(self.panels, Mapping):
             set_(self, "panels", PanelLayout.from_dict(self.panels))
         if self.panels is None:
-            if len(self.panel_shifts):
-                raise GeometryError("FFDetector: panel_shifts given without a panel layout (panels)")
+            if np.any(np.asarray(self.panel_shifts, dtype=np.float64) != 0.0):
+                raise GeometryError("FFDetector: non-zero panel_shifts given without a panel layout (panels)")
             set_(self, "panel_shifts", ())
         else:
             if not isinstance(self.panels, PanelLayout):

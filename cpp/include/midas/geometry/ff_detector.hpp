@@ -155,6 +155,11 @@ MIDAS_HD inline const FFPanel* panel_at(const FFModel& m, int k) {
 /// Rigid panel correction of a pixel position: c + Rot(dθ)·((y, z) − c) + (dY, dZ); identity for null.
 MIDAS_HD inline void panel_move(const FFPanel* p, double& y_px, double& z_px) {
     if (p == nullptr) return;
+    if (p->sin_theta == 0.0 && p->cos_theta == 1.0) {  // no rotation: a pure shift (exactly the single plane when 0)
+        y_px += p->d_y_px;
+        z_px += p->d_z_px;
+        return;
+    }
     const double dy = y_px - p->centre_y_px;
     const double dz = z_px - p->centre_z_px;
     y_px = p->centre_y_px + p->cos_theta * dy - p->sin_theta * dz + p->d_y_px;
