@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from midas.geometry.panels import KNOWN_LAYOUTS
 
 #: pyFAI passes: control points of the first n rings, refine, re-extract with the refined geometry.
 PYFAI_RING_SCHEDULE = (3, 6, 10, None)
@@ -80,8 +81,10 @@ def errors(det, ref) -> dict[str, float]:
             "dty_deg": det.ty_deg - ref.ty_deg, "dtz_deg": det.tz_deg - ref.tz_deg}
 
 
-def run_midas(case, lsd_guess, bc_guess, threads: int):
+def run_midas(case, lsd_guess, bc_guess, threads: int, panels: bool = False):
     from midas.calibration.autocal import CalibrationSettings, calibrate_image
+    from midas.calibration.refine import PanelFit
+    from midas.geometry.panels import PanelLayout
     from midas.calibration.background import bad_pixels
     from midas.calibration.calibrants import get_calibrant
     from midas.parallel import threads as n_threads
@@ -91,10 +94,12 @@ def run_midas(case, lsd_guess, bc_guess, threads: int):
     c0 = time.process_time()
     bad = bad_pixels(raw)
     img = np.where(bad, 0.0, raw.astype(np.float64))
+    layout = PanelLayout.for_detector_shape((raw.shape[1], raw.shape[0])) if panels else None
     with n_threads(threads):
         res = calibrate_image(img, bad, calibrant=get_calibrant("CeO2"), wavelength_A=case["wavelength_A"],
-                              pixel_size_um=case["px"],
-                              settings=CalibrationSettings(lsd_guess_um=lsd_guess, bc_guess_px=bc_guess))
+                              pixel_size_um=case["px"], panels=layout,
+                              settings=CalibrationSettings(lsd_guess_um=lsd_guess, bc_guess_px=bc_guess,
+                                                           panel_fit=PanelFit() if panels else None))
     seconds = time.perf_counter() - t0
     return seconds, time.process_time() - c0, res
 
@@ -196,6 +201,15 @@ def main() -> None:
                       f"{len(res.iterations)} it  stages " + " ".join(f"{k} {v:.2f}" for k, v in res.timings.items()))
             except Exception as exc:  # noqa: BLE001 - report and go on
                 print(f"midas  {label:17s} FAILED: {exc}")
+            if KNOWN_LAYOUTS.get((case["raw"].shape[1], case["raw"].shape[0])) is not None:
+                # the same start with the per-module refinement (Pilatus module grid from the shape)
+                try:
+                    sec, cpu, res = run_midas(case, lsd_guess, bc_guess, args.threads, panels=True)
+                    e = errors(res.detector, ref)
+                    print(f"midas+panels {label:11s} {sec:6.2f} s (cpu {cpu:5.2f} s)  {fmt(e)}  strain "
+                          f"{1e6 * res.mean_strain:6.1f} µε  {len(res.iterations)} it")
+                except Exception as exc:  # noqa: BLE001 - report and go on
+                    print(f"midas+panels {label:11s} FAILED: {exc}")
             if not have_pyfai:
                 continue
             if lsd_guess is None:

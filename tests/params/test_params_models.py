@@ -108,6 +108,11 @@ def test_calibration_view() -> None:
     assert cal.n_iterations == 30 and cal.outlier_iterations == 3 and cal.mult_factor == 2.0
     assert cal.n_panels == (6, 8) and cal.panel_size_px == (243, 195)
     assert cal.panel_gaps_y_px == (1, 7, 1, 7, 1) and cal.panel_gaps_z_px == (17,) * 7
+    layout = cal.panel_layout()
+    assert layout.n == 48 and layout.extent_px == (1475, 1679) and tuple(layout.bounds()[8]) == (244, 486, 0, 194)
+    assert cal.fix_panel_id is None and cal.per_panel_lsd is False
+    with_fit = CalibrationParams.from_params(parse(CAL_TEXT + "FixPanelID 12\nPerPanelLsd 1\ntolRotation 3\n"))
+    assert with_fit.fix_panel_id == 12 and with_fit.per_panel_lsd and with_fit.tol_rotation_deg == 3.0
     assert cal.d_spacings_A == (58.38,) and cal.mask_file == "mask_upd.tif"
     assert cal.tol_wavelength_A == 1e-3 and cal.fit_wavelength is False
     assert cal.distortion[3] == 26.1

@@ -527,6 +527,14 @@ class CalibrationParams(_DictMixin):
         ``PanelSizeY``, ``PanelSizeZ``.
     panel_gaps_y_px, panel_gaps_z_px : tuple of int
         ``PanelGapsY``, ``PanelGapsZ``.
+    panel_shifts_file : str or None
+        ``PanelShiftsFile`` (``id dY dZ [dTheta [dLsd dP2]]``; :mod:`midas.io.panel_shifts`).
+    fix_panel_id : int or None
+        ``FixPanelID`` (None when absent: the fit then uses the weighted-mean gauge).
+    per_panel_lsd, per_panel_distortion : bool
+        ``PerPanelLsd``, ``PerPanelDistortion``.
+    tol_shifts_px, tol_rotation_deg, tol_lsd_panel_um, tol_p2_panel : float or None
+        ``tolShifts``, ``tolRotation``, ``tolLsdPanel``, ``tolP2Panel``.
     """
 
     lsd_um: float
@@ -567,6 +575,28 @@ class CalibrationParams(_DictMixin):
     panel_size_px: tuple[int, int]
     panel_gaps_y_px: tuple[int, ...]
     panel_gaps_z_px: tuple[int, ...]
+    panel_shifts_file: str | None = None
+    fix_panel_id: int | None = None
+    per_panel_lsd: bool = False
+    per_panel_distortion: bool = False
+    tol_shifts_px: float | None = None
+    tol_rotation_deg: float | None = None
+    tol_lsd_panel_um: float | None = None
+    tol_p2_panel: float | None = None
+
+    def panel_layout(self) -> Any:
+        """The :class:`midas.geometry.panels.PanelLayout` of the panel keys, or None without them.
+
+        Raises
+        ------
+        ParamError
+            Panel counts without sizes or gap lists of the wrong length.
+        """
+        from midas.geometry.panels import PanelLayout
+
+        return PanelLayout.from_params({"NPanelsY": self.n_panels[0], "NPanelsZ": self.n_panels[1],
+                                        "PanelSizeY": self.panel_size_px[0], "PanelSizeZ": self.panel_size_px[1],
+                                        "PanelGapsY": self.panel_gaps_y_px, "PanelGapsZ": self.panel_gaps_z_px})
 
     @classmethod
     def from_params(cls, p: MidasParams) -> CalibrationParams:
@@ -602,6 +632,14 @@ class CalibrationParams(_DictMixin):
             panel_size_px=(int(p.get("PanelSizeY")), int(p.get("PanelSizeZ"))),
             panel_gaps_y_px=tuple(p.get("PanelGapsY") or ()),
             panel_gaps_z_px=tuple(p.get("PanelGapsZ") or ()),
+            panel_shifts_file=p.get("PanelShiftsFile"),
+            fix_panel_id=int(p.get("FixPanelID")) if "FixPanelID" in p else None,
+            per_panel_lsd=bool(p.get("PerPanelLsd") or 0),
+            per_panel_distortion=bool(p.get("PerPanelDistortion") or 0),
+            tol_shifts_px=_opt_float(p, "tolShifts"),
+            tol_rotation_deg=_opt_float(p, "tolRotation"),
+            tol_lsd_panel_um=_opt_float(p, "tolLsdPanel"),
+            tol_p2_panel=_opt_float(p, "tolP2Panel"),
         )
 
 
