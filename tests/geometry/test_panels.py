@@ -175,5 +175,6 @@ def test_integration_map_key_covers_the_panel_shifts():
     other = dataclasses.replace(det, panel_shifts=moved)
     bins = IntegrationBins.from_params({"RMin": 10, "RMax": 100, "RBinSize": 1, "EtaMin": -180, "EtaMax": 180,
                                         "EtaBinSize": 5}, lsd_um=det.lsd_um, px_um=172.0)
-    kw = dict(bins=bins, options=MapOptions(), raw_frame_shape=(1679, 1475), mask=np.zeros((1679, 1475), bool))
+    kw = {"bins": bins, "options": MapOptions(), "raw_frame_shape": (1679, 1475),
+          "mask": np.zeros((1679, 1475), bool)}
     assert map_key(detector=det.to_dict(), **kw) != map_key(detector=other.to_dict(), **kw)

@@ -10,7 +10,10 @@ Steps (each in its own module):
    Lsd, BC, ty, tz, p0..p3 by least squares on the pseudo-strain and rejects outlier points
    (M-step); rings whose mean |strain| exceeds MultFactor × the median ring are dropped; the loop
    stops when the geometry moves less than 0.01 px between iterations (and the mean strain is
-   below StoppingStrain), after at most ``max_iterations``.
+   below StoppingStrain), after at most ``max_iterations``;
+5. for a multi-module detector (``panels`` and ``CalibrationSettings.panel_fit``), the loop then
+   goes on with the per-panel corrections in the same least squares (``PanelFit``), using only ring
+   points whose η bin lies on one panel, for at most another ``max_iterations``.
 
 Every failure mode ends with a :class:`~midas.errors.ConvergenceError` whose message says what was
 not found: no rings (beam centre or radial peaks), rings that match no distance for this

@@ -200,15 +200,15 @@ class _Packing:
         self.fixed_panel = -1
         self.panel_counts = np.zeros(0, dtype=np.int64)
         if panel_fit is not None and base.panels is not None and point_panel is not None:
-            n = base.panels.n
-            counts = np.bincount(point_panel[point_panel >= 0], minlength=n)
+            n_pan = base.panels.n
+            counts = np.bincount(point_panel[point_panel >= 0], minlength=n_pan)
             fixed = -1 if panel_fit.fixed_panel is None else int(panel_fit.fixed_panel)
-            if panel_fit.fixed_panel is not None and not 0 <= fixed < n:
-                raise ParamError(f"FixPanelID {fixed} outside 0..{n - 1}")
+            if panel_fit.fixed_panel is not None and not 0 <= fixed < n_pan:
+                raise ParamError(f"FixPanelID {fixed} outside 0..{n_pan - 1}")
             self.fixed_panel = fixed
             self.panel_counts = counts
             for kind in panel_fit.kinds():
-                for k in range(n):
+                for k in range(n_pan):
                     if k != fixed and counts[k] >= panel_fit.min_points:
                         self.panel_params.append((k, kind))
             self.coords = coords + [f"panel{k}_{kind}" for k, kind in self.panel_params]
@@ -441,12 +441,12 @@ def _refine(pack: _Packing, y: NDArray[np.float64], z: NDArray[np.float64], t: N
         a_extra, _ = pack.extra_rows()
         ng = pack.n_global
 
-        def resid(xx: NDArray[np.float64], yu=yu, zu=zu, tu=tu, wu=wu) -> NDArray[np.float64]:
+        def resid(xx: NDArray[np.float64], yu=yu, zu=zu, tu=tu, wu=wu, a_extra=a_extra, ng=ng) -> NDArray[np.float64]:
             e = pseudo_strain(pack.detector(xx), yu, zu, tu) * wu
             e = np.where(np.isfinite(e), e, 1.0)
             return np.concatenate([e, a_extra @ xx[ng:]]) if a_extra.size else e
 
-        def jac(xx: NDArray[np.float64], yu=yu, zu=zu, tu=tu, wu=wu) -> NDArray[np.float64]:
+        def jac(xx: NDArray[np.float64], yu=yu, zu=zu, tu=tu, wu=wu, a_extra=a_extra, ng=ng) -> NDArray[np.float64]:
             j = _jacobian(pack, xx, yu, zu, tu) * wu[:, None]
             if not a_extra.size:
                 return j

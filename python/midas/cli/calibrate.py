@@ -6,8 +6,15 @@ The replacement for upstream's ``AutoCalibrateZarr.py``, with the same flags. It
 subtracts the dark, finds the beam centre and the distance by itself, and refines Lsd, BC, ty, tz and
 p0..p3 on the exact pixel-splitting cake until the mean pseudo-strain is below -StoppingStrain.
 
+Multi-module detectors (``-PanelFit auto``, the default): with the panel keys ``NPanelsY`` … in
+-paramFN, or — the AutoCalibrateZarr flow without them — for a Pilatus 300K/1M/2M/6M recognised
+from the image shape (one panel per 487 × 195 px module, gaps 7 and 17 px), the per-module shifts
+dY, dZ and rotation dθ (plus dLsd/dP2 with ``PerPanelLsd``/``PerPanelDistortion``) are refined
+after the single-plane geometry has converged (``docs/conventions.md`` §5.7).
+
 Outputs in -resultFolder (default: the current folder): ``refined_MIDAS_params.txt`` (usable by
-``midas integrate`` and ``midas ff``), ``autocal.log``, ``calibration_rings.csv`` (per-ring
+``midas integrate`` and ``midas ff``; with panels it carries the layout keys and
+``PanelShiftsFile``), ``panel_shifts.txt`` (with panels), ``autocal.log``, ``calibration_rings.csv`` (per-ring
 strain), and on request the -SavePlotsHDF file and the -MakePlots PNGs.
 
 Where the values come from: flags, then the -paramFN file, then the parameters stored in a

@@ -20,7 +20,6 @@ from numpy.typing import ArrayLike, NDArray
 from midas._native import core
 from midas.errors import GeometryError, ParamError
 from midas.geometry._arrays import flat_points
-from midas.geometry.panels import PANEL_SHIFT_COLUMNS, PanelLayout, shifts_array
 from midas.geometry._params import (
     ParamSource,
     float_param,
@@ -28,6 +27,7 @@ from midas.geometry._params import (
     pair_param,
     param,
 )
+from midas.geometry.panels import PANEL_SHIFT_COLUMNS, PanelLayout, shifts_array
 
 __all__ = [
     "FFDetector",

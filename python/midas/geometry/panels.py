@@ -105,8 +105,8 @@ class PanelLayout:
         """
         y0, z0 = self._starts()
         sy, sz = self.panel_size_px
-        iy, iz = np.meshgrid(np.arange(self.n_panels[0]), np.arange(self.n_panels[1]), indexing="ij")
-        iy, iz = iy.ravel(), iz.ravel()
+        gy, gz = np.meshgrid(np.arange(self.n_panels[0]), np.arange(self.n_panels[1]), indexing="ij")
+        iy, iz = gy.ravel(), gz.ravel()
         return np.stack([y0[iy], y0[iy] + sy - 1, z0[iz], z0[iz] + sz - 1], axis=1)
 
     def centres_px(self) -> NDArray[np.float64]:
