@@ -20,6 +20,8 @@ from midas.calibration.synthetic import render_calibrant
 from midas.geometry import FFDetector
 from midas.geometry.panels import KNOWN_LAYOUTS
 
+pytestmark = pytest.mark.slow  # ~20 s: renders and calibrates a 981 × 1043 image
+
 LAYOUT = KNOWN_LAYOUTS[(981, 1043)]
 WAVELENGTH_A = 0.3
 
