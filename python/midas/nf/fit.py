@@ -231,6 +231,7 @@ def fit_orientations(
     s = settings
     c = core()
     with threads(n_threads):
+        bits = c.NfBitTable(spots_info.words, spots_info.layout)  # cache-friendly copy of the set words
         step = chunk or max(1, 16 * c.max_threads())
         # contiguous runs of rows go to the kernel together
         for start in range(0, todo.size, step):
@@ -240,7 +241,7 @@ def fit_orientations(
                     continue
                 c.nf_fit_grid(
                     exp_c, hkl_c, seeds.orient_mats, seeds.key, seeds.spots, g, int(run[0]), int(run[-1]) + 1,
-                    spots_info.words, spots_info.layout, sym, s.min_frac_accept, s.orient_tol_deg, s.save_n,
+                    bits, sym, s.min_frac_accept, s.orient_tol_deg, s.save_n,
                     s.min_miso_deg, s.max_eval, s.polish, s.polish_min_frac, s.soft_step_deg, s.polish_step_deg,
                     s.centre_sweeps, s.plateau_tol_deg, res.mic, res.all_matches, res.n_evals,
                 )

@@ -31,8 +31,9 @@
 #include <vector>
 
 #include "midas/core/span.hpp"
-#include "midas/nf/experiment.hpp"
 #include "midas/core/hd.hpp"
+#include "midas/nf/bit_table.hpp"
+#include "midas/nf/experiment.hpp"
 #include "midas/geometry/angles.hpp"
 #include "midas/geometry/nf_projection.hpp"
 #include "midas/geometry/omega.hpp"
@@ -265,59 +266,77 @@ inline void footprint_agreement(const Experiment& e, const Triangle& tri, span<c
 }
 
 /// Count footprint pixels (fit mode) and those whose bit is set at every layer; `spots` holds
-/// rows of Stride values (see spot_at).
-template <int Stride>
-inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri, span<const double> spots,
-                                  const std::uint32_t* words, const BitLayout& layout, Workspace& ws) {
+/// rows of Stride values (see spot_at); `bits` is a bitmask view (DenseBits or BitTable).
+template <int Stride, class Bits>
+inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri, span<const double> spots, const Bits& bits,
+                                  const BitLayout& layout, Workspace& ws) {
     double sum = 0.0;
     OverlapCount c;
     footprint_agreement<Stride>(
         e, tri, spots, ws,
         [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
-            return test_bit(words, bit_index(layout, l, f, y, z)) ? 1.0 : 0.0;
+            return bits.test(bit_index(layout, l, f, y, z)) ? 1.0 : 0.0;
         },
         sum, c.total);
     c.overlap = static_cast<std::int64_t>(sum);
     return c;
 }
 
+/// True when a bit is set in frame `frame` of `layer` within rows [y − r, y + r] and columns
+/// [z − r, z + r] (clipped to the detector; false for a frame outside the layout).
+template <class Bits>
+inline bool any_in_box(const Bits& bits, const BitLayout& l, std::int32_t layer, std::int32_t frame, std::int32_t y,
+                       std::int32_t z, std::int32_t r) {
+    if (frame < 0 || frame >= l.n_frames) return false;
+    const std::int32_t z_lo = z - r < 0 ? 0 : z - r;
+    const std::int32_t z_hi = z + r >= l.n_z ? l.n_z - 1 : z + r;
+    if (z_lo > z_hi) return false;
+    for (std::int32_t yy = y - r; yy <= y + r; ++yy) {
+        if (yy < 0 || yy >= l.n_y) continue;
+        const std::uint64_t k0 = bit_index(l, layer, frame, yy, z_lo);
+        const std::uint64_t k1 = k0 + static_cast<std::uint64_t>(z_hi - z_lo);
+        for (std::uint64_t wi = k0 >> 5; wi <= k1 >> 5; ++wi) {
+            const std::uint32_t w = bits.word(wi);
+            if (w == 0u) continue;
+            const std::uint32_t lo = wi == (k0 >> 5) ? static_cast<std::uint32_t>(k0 & 31u) : 0u;
+            const std::uint32_t hi = wi == (k1 >> 5) ? static_cast<std::uint32_t>(k1 & 31u) : 31u;
+            const std::uint32_t upto = hi == 31u ? 0xFFFFFFFFu : (1u << (hi + 1u)) - 1u;
+            if ((w & upto & ~((1u << lo) - 1u)) != 0u) return true;
+        }
+    }
+    return false;
+}
+
 /// Graded agreement of one footprint pixel with the bitmask at one layer: 1 when its bit is set;
 /// 0.5 when a bit is set among its 8 neighbours in the same frame or at the same (y, z) one frame
 /// away; 0.25 within the 5×5 neighbourhood of the same frame or the 3×3 one frame away; else 0.
-inline double soft_pixel_score(const std::uint32_t* words, const BitLayout& l, std::int32_t layer, std::int32_t frame,
+/// (Each stage runs only when the previous found nothing, so the inner pixels it would skip are
+/// known to be clear and whole boxes are tested.)
+template <class Bits>
+inline double soft_pixel_score(const Bits& bits, const BitLayout& l, std::int32_t layer, std::int32_t frame,
                                std::int32_t y, std::int32_t z) {
-    if (test_bit(words, bit_index(l, layer, frame, y, z))) return 1.0;
-    auto any = [&](std::int32_t f, std::int32_t r, std::int32_t skip) {
-        if (f < 0 || f >= l.n_frames) return false;
-        for (std::int32_t dy = -r; dy <= r; ++dy) {
-            const std::int32_t yy = y + dy;
-            if (yy < 0 || yy >= l.n_y) continue;
-            for (std::int32_t dz = -r; dz <= r; ++dz) {
-                if (std::abs(dy) <= skip && std::abs(dz) <= skip) continue;
-                const std::int32_t zz = z + dz;
-                if (zz < 0 || zz >= l.n_z) continue;
-                if (test_bit(words, bit_index(l, layer, f, yy, zz))) return true;
-            }
-        }
-        return false;
-    };
-    if (any(frame, 1, 0) || any(frame - 1, 0, -1) || any(frame + 1, 0, -1)) return 0.5;
-    if (any(frame, 2, 1) || any(frame - 1, 1, 0) || any(frame + 1, 1, 0)) return 0.25;
+    if (bits.test(bit_index(l, layer, frame, y, z))) return 1.0;
+    if (any_in_box(bits, l, layer, frame, y, z, 1) || any_in_box(bits, l, layer, frame - 1, y, z, 0) ||
+        any_in_box(bits, l, layer, frame + 1, y, z, 0))
+        return 0.5;
+    if (any_in_box(bits, l, layer, frame, y, z, 2) || any_in_box(bits, l, layer, frame - 1, y, z, 1) ||
+        any_in_box(bits, l, layer, frame + 1, y, z, 1))
+        return 0.25;
     return 0.0;
 }
 
 /// Mean graded agreement (soft_pixel_score, the minimum over layers) of a footprint: a smooth
 /// version of the overlap fraction whose basin around the best orientation is a few pixels
 /// wide. Used to steer Nelder–Mead before the exact fraction.
-template <int Stride>
-inline double soft_overlap(const Experiment& e, const Triangle& tri, span<const double> spots,
-                           const std::uint32_t* words, const BitLayout& layout, Workspace& ws) {
+template <int Stride, class Bits>
+inline double soft_overlap(const Experiment& e, const Triangle& tri, span<const double> spots, const Bits& bits,
+                           const BitLayout& layout, Workspace& ws) {
     double sum = 0.0;
     std::int64_t total = 0;
     footprint_agreement<Stride>(
         e, tri, spots, ws,
         [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
-            return soft_pixel_score(words, layout, l, f, y, z);
+            return soft_pixel_score(bits, layout, l, f, y, z);
         },
         sum, total);
     return total > 0 ? sum / static_cast<double>(total) : 0.0;
@@ -345,12 +364,12 @@ inline void for_each_hit(const Experiment& e, const Triangle& tri,
     }
 }
 
-/// Fraction of the footprint of orientation `u` confirmed by the bitmask (0 when no pixel).
-inline OverlapCount orientation_overlap(const Experiment& e, const HklSet& h,
-                                        const Triangle& tri, const double u[9], const std::uint32_t* words,
-                                        const BitLayout& layout, Workspace& ws) {
+/// Fraction of the footprint of orientation `u` confirmed by the bitmask view `bits` (0 when no pixel).
+template <class Bits>
+inline OverlapCount orientation_overlap(const Experiment& e, const HklSet& h, const Triangle& tri, const double u[9],
+                                        const Bits& bits, const BitLayout& layout, Workspace& ws) {
     const std::size_t ns = compute_spots(e, h, u, ws.spots);
-    return count_overlap<spot_stride>(e, tri, span<const double>(ws.spots.data(), spot_stride * ns), words, layout, ws);
+    return count_overlap<spot_stride>(e, tri, span<const double>(ws.spots.data(), spot_stride * ns), bits, layout, ws);
 }
 
 /// Throws midas::ParamError when the bit layout does not match the experiment.
