@@ -44,6 +44,14 @@ BitTable make_bit_table(span<const std::uint32_t> words, const BitLayout& layout
         ++bits;
     }
     t.slots.assign(size, 0u);
+    std::uint64_t fsize = 64;  // filter bits: ≥ 64 per stored word, at least one 64-bit word
+    int fbits = 6;
+    while (fsize < 64u * n_set) {
+        fsize <<= 1;
+        ++fbits;
+    }
+    t.filter.assign(fsize / 64u, 0u);
+    t.filter_shift = 64 - fbits;
     t.mask = size - 1u;
     t.shift = 64 - bits;
     // the last word may hold bits past the layout: keep only the layout's bits
@@ -56,6 +64,8 @@ BitTable make_bit_table(span<const std::uint32_t> words, const BitLayout& layout
             std::uint64_t i = BitTable::home(wi, t.shift);
             while (t.slots[i] != 0u) i = (i + 1u) & t.mask;
             t.slots[i] = ((std::uint64_t{wi} + 1u) << 32) | w;
+            const std::uint64_t fb = BitTable::filter_bit(wi, t.filter_shift);
+            t.filter[fb >> 6] |= std::uint64_t{1} << (fb & 63u);
         }
     }
     return t;

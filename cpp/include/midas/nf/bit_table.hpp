@@ -36,12 +36,19 @@ struct BitTable {
     std::uint64_t mask = 0;            ///< slots.size() − 1
     int shift = 63;                    ///< 64 − log2(slots.size())
     std::uint64_t n_words_set = 0;     ///< number of non-zero words stored
+    std::vector<std::uint64_t> filter;  ///< one bit per hashed word index: clear = the word is zero
+    int filter_shift = 63;              ///< 64 − log2(filter bits)
 
     [[nodiscard]] static std::uint64_t home(std::uint64_t wi, int shift) {
         return (wi * 0x9E3779B97F4A7C15ull) >> shift;
     }
     /// Word `wi` of the dense array (0 when absent).
+    [[nodiscard]] static std::uint64_t filter_bit(std::uint64_t wi, int shift) {
+        return (wi * 0xC2B2AE3D27D4EB4Full) >> shift;
+    }
     [[nodiscard]] std::uint32_t word(std::uint64_t wi) const {
+        const std::uint64_t fb = filter_bit(wi, filter_shift);
+        if (((filter[fb >> 6] >> (fb & 63u)) & 1u) == 0u) return 0u;
         const std::uint64_t key = (wi + 1u) << 32;
         for (std::uint64_t i = home(wi, shift);; i = (i + 1u) & mask) {
             const std::uint64_t s = slots[i];

@@ -55,6 +55,9 @@ struct Experiment {
     double cos_min_eta;
     double wedge_rad;
     std::int32_t n_layers;
+    double inv_px;                  ///< 1 / px_um
+    double inv_lsd0;                ///< 1 / Lsd of layer 0
+    std::vector<double> lsd_ratio;  ///< Lsd_L / Lsd_0 per layer
 };
 
 /// Check a spec and derive the tilt matrix. Throws midas::ParamError naming the field and value

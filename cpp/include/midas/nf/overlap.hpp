@@ -175,27 +175,43 @@ inline bool apply_wedge(const Experiment& e, Spot& s) {
     return true;
 }
 
+/// geometry::nf_project of the layer-0 detector with the divisions by the pixel pitch replaced by
+/// a multiplication with its inverse (one division per point instead of three).
+MIDAS_HD inline bool project_layer0(const Experiment& e, double y_um, double z_um, double& y_px, double& z_px) {
+    const geometry::NFProjector& p = e.proj;
+    const double p1x = p.t[1] * y_um + p.t[2] * z_um;
+    const double dx = p1x - p.p0[0];
+    if (dx == 0.0) return false;
+    const double f = p.p0[0] / dx;
+    const double p1y = p.t[4] * y_um + p.t[5] * z_um;
+    const double p1z = p.t[7] * y_um + p.t[8] * z_um;
+    y_px = (p.p0[1] - (p1y - p.p0[1]) * f) * e.inv_px + p.bc_y_px;
+    z_px = (p.p0[2] - (p1z - p.p0[2]) * f) * e.inv_px + p.bc_z_px;
+    return true;
+}
+
 /// Footprint of one spot of one voxel: the frame and, in `ws`, the pixel offsets and the per-layer
 /// centre pixels. Returns false when the spot is dropped (wedge, frame outside [0, n_frames), or,
 /// with `check_vertices`, a displaced vertex outside the layer-0 detector).
 inline bool spot_footprint(const Experiment& e, const Triangle& tri, Spot s, bool check_vertices,
                            std::int32_t& frame, Workspace& ws) {
     if (e.wedge_rad != 0.0 && !apply_wedge(e, s)) return false;
-    const std::int64_t f = geometry::omega_to_frame_index(s.omega_deg, e.spec.omega_start_deg, e.spec.omega_step_deg);
+    const std::int64_t f = floor_int((s.omega_deg - e.spec.omega_start_deg) / e.spec.omega_step_deg);
     if (f < 0 || f >= e.spec.n_frames) return false;
     frame = static_cast<std::int32_t>(f);
     const double lsd0 = e.spec.lsd_um[0];
+    const double ny = e.spec.n_y, nz = e.spec.n_z;
     double vert[3][2];
     for (int k = 0; k < 3; ++k) {
-        double y = 0.0, z = 0.0;
-        geometry::nf_displace(tri.x_um[k], tri.y_um[k], 0.0, s.cos_w, s.sin_w, s.y_um, s.z_um, lsd0, lsd0, y, z);
-        if (!geometry::nf_project(e.proj, y, z, vert[k][0], vert[k][1])) return false;
-        if (check_vertices && (vert[k][0] > e.spec.n_y || vert[k][0] < 0.0 || vert[k][1] > e.spec.n_z ||
-                               vert[k][1] < 0.0))
-            return false;
+        // geometry::nf_displace at z = 0 on the plane at Lsd0
+        const double xa = tri.x_um[k] * s.cos_w - tri.y_um[k] * s.sin_w;
+        const double ya = tri.x_um[k] * s.sin_w + tri.y_um[k] * s.cos_w;
+        const double t = (lsd0 - xa) * e.inv_lsd0;
+        if (!project_layer0(e, ya + s.y_um * t, s.z_um * t, vert[k][0], vert[k][1])) return false;
+        if (check_vertices && (vert[k][0] > ny || vert[k][0] < 0.0 || vert[k][1] > nz || vert[k][1] < 0.0)) return false;
     }
     double cy = 0.0, cz = 0.0;
-    if (!geometry::nf_project(e.proj, s.y_um, s.z_um, cy, cz)) return false;
+    if (!project_layer0(e, s.y_um, s.z_um, cy, cz)) return false;
     constexpr double far_px = 1e9;  // keeps the integer conversions below defined
     if (!(std::fabs(cy) < far_px && std::fabs(cz) < far_px)) return false;
     double off[3][2];
@@ -214,12 +230,10 @@ inline bool spot_footprint(const Experiment& e, const Triangle& tri, Spot s, boo
     const auto nl = static_cast<std::size_t>(e.n_layers);
     ws.centre_y.resize(nl);
     ws.centre_z.resize(nl);
-    const double px = e.spec.px_um;
     const double ybc0 = e.spec.ybc_px[0], zbc0 = e.spec.zbc_px[0];
     for (std::size_t l = 0; l < nl; ++l) {
-        const double scale = e.spec.lsd_um[l] / lsd0;
-        ws.centre_y[l] = static_cast<std::int32_t>(floor_int(((cy - ybc0) * px) * scale / px + e.spec.ybc_px[l]));
-        ws.centre_z[l] = static_cast<std::int32_t>(floor_int(((cz - zbc0) * px) * scale / px + e.spec.zbc_px[l]));
+        ws.centre_y[l] = static_cast<std::int32_t>(floor_int((cy - ybc0) * e.lsd_ratio[l] + e.spec.ybc_px[l]));
+        ws.centre_z[l] = static_cast<std::int32_t>(floor_int((cz - zbc0) * e.lsd_ratio[l] + e.spec.zbc_px[l]));
     }
     return true;
 }
