@@ -188,8 +188,9 @@ std::int64_t simulate_bits(const nf::Experiment& e, const nf::HklSet& h, const c
 
 void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>& seed_om,
               const carray<std::int32_t>& key, const carray<double>& spots, const carray<double>& grid,
-              std::int64_t row_begin, std::int64_t row_end, const nf::BitTable& bits, const carray<double>& sym, double min_frac_accept, double orient_tol_deg, std::int32_t save_n,
-              double min_miso_deg, std::int32_t max_eval, bool polish, double polish_min_frac, double soft_step_deg,
+              std::int64_t row_begin, std::int64_t row_end, const nf::BitTable& bits, const carray<double>& sym,
+              double min_frac_accept, double orient_tol_deg, std::int32_t save_n, double min_miso_deg,
+              std::int32_t max_eval, double search_step_deg, bool polish, double polish_min_frac, double soft_step_deg,
               double polish_step_deg, std::int32_t centre_sweeps, double plateau_tol_deg, py::array_t<double> mic,
               py::array_t<double> all_matches, py::array_t<std::int32_t> n_evals) {
     check_shape(seed_om, "seed_orient_mats", {-1, 3, 3});
@@ -207,6 +208,7 @@ void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>
     s.save_n = save_n;
     s.min_miso_rad = min_miso_deg * nf::deg;
     s.max_eval = max_eval;
+    s.search_step_rad = search_step_deg * nf::deg;
     s.polish = polish;
     s.polish_min_frac = polish_min_frac;
     s.soft_step_rad = soft_step_deg * nf::deg;
@@ -287,7 +289,7 @@ void bind_nf(py::module_& m) {
           py::arg("orient_mats"), py::arg("words"), py::arg("layout"), "Set the bits of every voxel's hits in place.");
     m.def("nf_fit_grid", &fit_grid, py::arg("experiment"), py::arg("hkls"), py::arg("seed_orient_mats"), py::arg("key"),
           py::arg("spots"), py::arg("grid"), py::arg("row_begin"), py::arg("row_end"), py::arg("bits"), py::arg("symmetry"), py::arg("min_frac_accept"), py::arg("orient_tol_deg"), py::arg("save_n"),
-          py::arg("min_miso_deg"), py::arg("max_eval"), py::arg("polish"), py::arg("polish_min_frac"),
+          py::arg("min_miso_deg"), py::arg("max_eval"), py::arg("search_step_deg"), py::arg("polish"), py::arg("polish_min_frac"),
           py::arg("soft_step_deg"), py::arg("polish_step_deg"), py::arg("centre_sweeps"), py::arg("plateau_tol_deg"),
           py::arg("mic"), py::arg("all_matches"), py::arg("n_evals"), "Fit grid rows in place.");
     m.def("nf_refine_geometry", &refine_geometry, py::arg("experiment"), py::arg("g_crystal"), py::arg("theta_deg"),

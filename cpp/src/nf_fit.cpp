@@ -50,7 +50,7 @@ struct VoxelProblem {
         ++n_evals;
         double u[9];
         euler_to_matrix(eul, u);
-        const std::size_t ns = compute_spots(*e, *h, u, ws->spots);
+        const std::size_t ns = compute_spots<true>(*e, *h, u, ws->spots);
         return soft_overlap<spot_stride>(*e, *tri, span<const double>(ws->spots.data(), spot_stride * ns), *bits,
                                          bits->layout, *ws);
     }
@@ -86,7 +86,8 @@ bool run_nelder_mead(nlopt_func f, void* data, double x[3], const double lb[3], 
 }
 
 /// Upstream's refinement of one winner: Nelder–Mead on 1 − fraction from `eul` within ±tol (box
-/// returned in lb, ub), NLopt's default initial step. Returns the best fraction, `eul` updated.
+/// returned in lb, ub), initial step s.search_step_rad (0: NLopt's default, upstream's). Returns
+/// the best fraction, `eul` updated.
 double refine_euler(VoxelProblem& p, double eul[3], double lb[3], double ub[3], const FitSettings& s) {
     for (int i = 0; i < 3; ++i) {
         lb[i] = eul[i] - s.orient_tol_rad;
@@ -94,7 +95,7 @@ double refine_euler(VoxelProblem& p, double eul[3], double lb[3], double ub[3], 
     }
     double x[3] = {eul[0], eul[1], eul[2]};
     double minf = 1.0;
-    if (!run_nelder_mead(nm_objective, &p, x, lb, ub, 0.0, s, minf)) return p.fraction_euler(eul);
+    if (!run_nelder_mead(nm_objective, &p, x, lb, ub, s.search_step_rad, s, minf)) return p.fraction_euler(eul);
     std::copy(x, x + 3, eul);
     return 1.0 - minf;
 }
@@ -407,7 +408,7 @@ struct GeometryProblem {
                 euler_to_matrix(&euler[static_cast<std::size_t>(3 * i)], u);
                 const Triangle& tri = voxels[static_cast<std::size_t>(i)];
                 if (soft) {
-                    const std::size_t ns = compute_spots(e, *h, u, ws.spots);
+                    const std::size_t ns = compute_spots<true>(e, *h, u, ws.spots);
                     last_fracs[static_cast<std::size_t>(i)] = soft_overlap<spot_stride>(
                         e, tri, span<const double>(ws.spots.data(), spot_stride * ns), *bits, bits->layout, ws);
                 } else {

@@ -8,7 +8,8 @@
 //     ≥ min_frac_accept are winners;
 //  2. refinement: each winner's Bunge Euler angles are refined by NLopt Nelder–Mead on
 //     1 − fraction within ±orient_tol of the start (ftol_rel = xtol_rel = 1e-5, max_eval
-//     evaluations, no wall-clock limit so that results never depend on machine speed);
+//     evaluations, no wall-clock limit so that results never depend on machine speed; initial
+//     simplex step search_step, by default NLopt's from the box as upstream);
 //     the best is the highest fraction (ties: the later winner, as upstream);
 //  3. polish of the best (midas extension, on by default, only when its fraction is at least
 //     polish_min_frac): the fraction is piecewise constant and its peak is a few thousandths of
@@ -49,6 +50,7 @@ struct FitSettings {
     std::int32_t max_eval = 5000;  ///< Nelder–Mead evaluation budget per run
     double ftol_rel = 1e-5;
     double xtol_rel = 1e-5;
+    double search_step_rad = 0.0;  ///< initial simplex step of step 2 (0: NLopt's default from the box, upstream's)
     bool polish = true;                ///< step 3 (a and b)
     double polish_min_frac = 0.5;      ///< step 3 runs when the best fraction reaches this
     double soft_step_rad = 1.75e-3;    ///< initial simplex step of the soft stage (0.1°)

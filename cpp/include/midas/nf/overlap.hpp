@@ -382,7 +382,7 @@ inline void for_each_hit(const Experiment& e, const Triangle& tri,
 template <class Bits>
 inline OverlapCount orientation_overlap(const Experiment& e, const HklSet& h, const Triangle& tri, const double u[9],
                                         const Bits& bits, const BitLayout& layout, Workspace& ws) {
-    const std::size_t ns = compute_spots(e, h, u, ws.spots);
+    const std::size_t ns = compute_spots<true>(e, h, u, ws.spots);
     return count_overlap<spot_stride>(e, tri, span<const double>(ws.spots.data(), spot_stride * ns), bits, layout, ws);
 }
 
