@@ -36,7 +36,6 @@ BitTable make_bit_table(span<const std::uint32_t> words, const BitLayout& layout
     for (const auto& f : found) n_set += f.size();
     BitTable t;
     t.layout = layout;
-    t.n_words_set = n_set;
     std::uint64_t size = 16;
     int bits = 4;
     while (size < 4u * n_set) {
@@ -64,6 +63,7 @@ BitTable make_bit_table(span<const std::uint32_t> words, const BitLayout& layout
             std::uint64_t i = BitTable::home(wi, t.shift);
             while (t.slots[i] != 0u) i = (i + 1u) & t.mask;
             t.slots[i] = ((std::uint64_t{wi} + 1u) << 32) | w;
+            ++t.n_words_set;
             const std::uint64_t fb = BitTable::filter_bit(wi, t.filter_shift);
             t.filter[fb >> 6] |= std::uint64_t{1} << (fb & 63u);
         }

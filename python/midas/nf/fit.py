@@ -69,7 +69,7 @@ class FitSettings:
         Nelder–Mead evaluation budget per run (upstream's 5000).
     search_step_deg : float or None
         Initial simplex step of the search's Nelder–Mead on each winner. 0: NLopt's default from
-        the ±OrientTol box (upstream's, a quarter of the box: 1° for OrientTol 2). None (default):
+        the ±OrientTol box (upstream's: a quarter of the box width, 1° for OrientTol 2). None (default):
         0.25° when ``polish`` is on (the search only has to reach the right basin, the polish does
         the fine work: about 20 % fewer evaluations on upstream's Au example at equal accuracy),
         NLopt's default when it is off.
