@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "midas/core/error.hpp"
+#include "midas/nf/bit_table.hpp"
 #include "midas/nf/experiment.hpp"
 #include "midas/nf/fit_orientation.hpp"
 #include "midas/nf/image_processing.hpp"
@@ -143,7 +144,8 @@ py::tuple overlap_counts(const nf::Experiment& e, const nf::HklSet& h, const car
             nf::Workspace ws;
 #pragma omp for schedule(dynamic, 4)
             for (std::int64_t i = 0; i < n; ++i) {
-                const auto c = nf::orientation_overlap(e, h, tris[static_cast<std::size_t>(i)], u + 9 * i, w.first, layout, ws);
+                const auto c =
+                    nf::orientation_overlap(e, h, tris[static_cast<std::size_t>(i)], u + 9 * i, nf::DenseBits{w.first}, layout, ws);
                 ov[static_cast<std::size_t>(i)] = c.overlap;
                 tot[static_cast<std::size_t>(i)] = c.total;
             }
@@ -186,13 +188,11 @@ std::int64_t simulate_bits(const nf::Experiment& e, const nf::HklSet& h, const c
 
 void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>& seed_om,
               const carray<std::int32_t>& key, const carray<double>& spots, const carray<double>& grid,
-              std::int64_t row_begin, std::int64_t row_end, const py::array& words, const Layout& lay,
-              const carray<double>& sym, double min_frac_accept, double orient_tol_deg, std::int32_t save_n,
-              double min_miso_deg, std::int32_t max_eval, bool polish, double polish_min_frac, double soft_step_deg,
+              std::int64_t row_begin, std::int64_t row_end, const nf::BitTable& bits, const carray<double>& sym,
+              double min_frac_accept, double orient_tol_deg, std::int32_t save_n, double min_miso_deg,
+              std::int32_t max_eval, double search_step_deg, bool polish, double polish_min_frac, double soft_step_deg,
               double polish_step_deg, std::int32_t centre_sweeps, double plateau_tol_deg, py::array_t<double> mic,
               py::array_t<double> all_matches, py::array_t<std::int32_t> n_evals) {
-    const auto layout = to_layout(lay);
-    const auto w = words_of<false>(words, layout);
     check_shape(seed_om, "seed_orient_mats", {-1, 3, 3});
     check_shape(key, "key", {seed_om.shape(0), 2});
     check_shape(spots, "spots", {-1, 3});
@@ -208,6 +208,7 @@ void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>
     s.save_n = save_n;
     s.min_miso_rad = min_miso_deg * nf::deg;
     s.max_eval = max_eval;
+    s.search_step_rad = search_step_deg * nf::deg;
     s.polish = polish;
     s.polish_min_frac = polish_min_frac;
     s.soft_step_rad = soft_step_deg * nf::deg;
@@ -216,7 +217,7 @@ void fit_grid(const nf::Experiment& e, const nf::HklSet& h, const carray<double>
     s.plateau_tol_rad = plateau_tol_deg * nf::deg;
     nf::SeedTable seeds{cspan(seed_om), cspan(key), cspan(spots)};
     py::gil_scoped_release release;
-    nf::fit_grid(e, h, seeds, cspan(grid), row_begin, row_end, w.first, layout, cspan(sym), s,
+    nf::fit_grid(e, h, seeds, cspan(grid), row_begin, row_end, bits, cspan(sym), s,
                  midas::span<double>(mic.mutable_data(), static_cast<std::size_t>(mic.size())),
                  midas::span<double>(all_matches.mutable_data(), static_cast<std::size_t>(all_matches.size())),
                  midas::span<std::int32_t>(n_evals.mutable_data(), static_cast<std::size_t>(n_evals.size())));
@@ -266,6 +267,17 @@ void bind_nf(py::module_& m) {
         .def(py::init(&make_h), py::arg("g_crystal"), py::arg("theta_deg"))
         .def("__len__", &nf::HklSet::size);
 
+    py::class_<nf::BitTable>(m, "NfBitTable", "Hash table of the non-zero words of a SpotsInfo bitmask.")
+        .def(py::init([](const py::array& words, const Layout& lay) {
+                 const auto layout = to_layout(lay);
+                 const auto w = words_of<false>(words, layout);
+                 py::gil_scoped_release release;
+                 return nf::make_bit_table(midas::span<const std::uint32_t>(w.first, w.second), layout);
+             }),
+             py::arg("words"), py::arg("layout"))
+        .def_property_readonly("n_words_set", [](const nf::BitTable& t) { return t.n_words_set; })
+        .def("word", [](const nf::BitTable& t, std::uint64_t wi) { return t.word(wi); }, py::arg("word_index"));
+
     m.def("nf_compute_spots", &compute_spots, py::arg("experiment"), py::arg("hkls"), py::arg("orient_mats"),
           "Spots (T, 3) (y0_um, z0_um, omega_deg) and Key (S, 2) of S orientations.");
     m.def("nf_overlap_counts", &overlap_counts, py::arg("experiment"), py::arg("hkls"), py::arg("triangles"),
@@ -276,9 +288,8 @@ void bind_nf(py::module_& m) {
     m.def("nf_simulate_bits", &simulate_bits, py::arg("experiment"), py::arg("hkls"), py::arg("triangles"),
           py::arg("orient_mats"), py::arg("words"), py::arg("layout"), "Set the bits of every voxel's hits in place.");
     m.def("nf_fit_grid", &fit_grid, py::arg("experiment"), py::arg("hkls"), py::arg("seed_orient_mats"), py::arg("key"),
-          py::arg("spots"), py::arg("grid"), py::arg("row_begin"), py::arg("row_end"), py::arg("words"), py::arg("layout"),
-          py::arg("symmetry"), py::arg("min_frac_accept"), py::arg("orient_tol_deg"), py::arg("save_n"),
-          py::arg("min_miso_deg"), py::arg("max_eval"), py::arg("polish"), py::arg("polish_min_frac"),
+          py::arg("spots"), py::arg("grid"), py::arg("row_begin"), py::arg("row_end"), py::arg("bits"), py::arg("symmetry"), py::arg("min_frac_accept"), py::arg("orient_tol_deg"), py::arg("save_n"),
+          py::arg("min_miso_deg"), py::arg("max_eval"), py::arg("search_step_deg"), py::arg("polish"), py::arg("polish_min_frac"),
           py::arg("soft_step_deg"), py::arg("polish_step_deg"), py::arg("centre_sweeps"), py::arg("plateau_tol_deg"),
           py::arg("mic"), py::arg("all_matches"), py::arg("n_evals"), "Fit grid rows in place.");
     m.def("nf_refine_geometry", &refine_geometry, py::arg("experiment"), py::arg("g_crystal"), py::arg("theta_deg"),

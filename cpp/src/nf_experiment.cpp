@@ -52,6 +52,9 @@ Experiment make_experiment(const ExperimentSpec& spec) {
                                          spec.ty_deg * deg, spec.tz_deg * deg);
     e.wedge_rad = spec.wedge_deg * deg;
     e.cos_min_eta = std::cos(spec.min_eta_deg * deg);
+    e.inv_px = 1.0 / spec.px_um;
+    e.inv_lsd0 = 1.0 / spec.lsd_um[0];
+    for (const double lsd : spec.lsd_um) e.lsd_ratio.push_back(lsd / spec.lsd_um[0]);
     return e;
 }
 

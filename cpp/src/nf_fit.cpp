@@ -33,14 +33,13 @@ struct VoxelProblem {
     const Experiment* e;
     const HklSet* h;
     const Triangle* tri;
-    const std::uint32_t* words;
-    const BitLayout* layout;
+    const BitTable* bits;
     Workspace* ws;
     std::int32_t n_evals = 0;
 
     double fraction(const double u[9]) {
         ++n_evals;
-        return orientation_overlap(*e, *h, *tri, u, words, *layout, *ws).fraction();
+        return orientation_overlap(*e, *h, *tri, u, *bits, bits->layout, *ws).fraction();
     }
     double fraction_euler(const double eul[3]) {
         double u[9];
@@ -51,9 +50,9 @@ struct VoxelProblem {
         ++n_evals;
         double u[9];
         euler_to_matrix(eul, u);
-        const std::size_t ns = compute_spots(*e, *h, u, ws->spots);
-        return soft_overlap<spot_stride>(*e, *tri, span<const double>(ws->spots.data(), spot_stride * ns), words,
-                                         *layout, *ws);
+        const std::size_t ns = compute_spots<true>(*e, *h, u, ws->spots);
+        return soft_overlap<spot_stride>(*e, *tri, span<const double>(ws->spots.data(), spot_stride * ns), *bits,
+                                         bits->layout, *ws);
     }
 };
 
@@ -87,7 +86,8 @@ bool run_nelder_mead(nlopt_func f, void* data, double x[3], const double lb[3], 
 }
 
 /// Upstream's refinement of one winner: Nelder–Mead on 1 − fraction from `eul` within ±tol (box
-/// returned in lb, ub), NLopt's default initial step. Returns the best fraction, `eul` updated.
+/// returned in lb, ub), initial step s.search_step_rad (0: NLopt's default, upstream's). Returns
+/// the best fraction, `eul` updated.
 double refine_euler(VoxelProblem& p, double eul[3], double lb[3], double ub[3], const FitSettings& s) {
     for (int i = 0; i < 3; ++i) {
         lb[i] = eul[i] - s.orient_tol_rad;
@@ -95,7 +95,7 @@ double refine_euler(VoxelProblem& p, double eul[3], double lb[3], double ub[3], 
     }
     double x[3] = {eul[0], eul[1], eul[2]};
     double minf = 1.0;
-    if (!run_nelder_mead(nm_objective, &p, x, lb, ub, 0.0, s, minf)) return p.fraction_euler(eul);
+    if (!run_nelder_mead(nm_objective, &p, x, lb, ub, s.search_step_rad, s, minf)) return p.fraction_euler(eul);
     std::copy(x, x + 3, eul);
     return 1.0 - minf;
 }
@@ -207,14 +207,14 @@ double misorientation_rad(const double a[9], const double b[9], const std::vecto
 }
 
 std::vector<double> screen_voxel(const Experiment& e, const SeedTable& seeds, const Triangle& tri,
-                                 const std::uint32_t* words, const BitLayout& layout) {
+                                 const BitTable& bits) {
     const std::size_t ns = seeds.key.size() / 2;
     std::vector<double> out(ns, 0.0);
     Workspace ws;
     for (std::size_t i = 0; i < ns; ++i) {
         const auto n = static_cast<std::size_t>(seeds.key[2 * i]);
         const auto off = static_cast<std::size_t>(seeds.key[2 * i + 1]);
-        out[i] = count_overlap<3>(e, tri, span<const double>(seeds.spots.data() + 3 * off, 3 * n), words, layout, ws)
+        out[i] = count_overlap<3>(e, tri, span<const double>(seeds.spots.data() + 3 * off, 3 * n), bits, bits.layout, ws)
                      .fraction();
     }
     return out;
@@ -239,10 +239,9 @@ void check_seeds(const SeedTable& seeds) {
 }  // namespace
 
 void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span<const double> grid,
-              std::int64_t row_begin, std::int64_t row_end, const std::uint32_t* words, const BitLayout& layout,
-              span<const double> sym, const FitSettings& s, span<double> mic, span<double> all_matches,
-              span<std::int32_t> n_evals) {
-    check_layout_matches(e, layout);
+              std::int64_t row_begin, std::int64_t row_end, const BitTable& bits, span<const double> sym,
+              const FitSettings& s, span<double> mic, span<double> all_matches, span<std::int32_t> n_evals) {
+    check_layout_matches(e, bits.layout);
     check_seeds(seeds);
     if (grid.size() % 5 != 0) throw ParamError("NF grid: rows must have 5 values (y1 y2 xs ys gs)");
     const auto n_rows = static_cast<std::int64_t>(grid.size() / 5);
@@ -270,13 +269,13 @@ void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span
             const auto t0 = std::chrono::steady_clock::now();
             int ud = 0;
             const Triangle tri = triangle_from_grid_row(&grid[static_cast<std::size_t>(5 * r)], ud);
-            VoxelProblem prob{&e, &h, &tri, words, &layout, &ws, 0};
+            VoxelProblem prob{&e, &h, &tri, &bits, &ws, 0};
             winners.clear();
             for (std::size_t i = 0; i < ns; ++i) {
                 const auto n = static_cast<std::size_t>(seeds.key[2 * i]);
                 const auto off = static_cast<std::size_t>(seeds.key[2 * i + 1]);
                 const double f =
-                    count_overlap<3>(e, tri, span<const double>(seeds.spots.data() + 3 * off, 3 * n), words, layout, ws)
+                    count_overlap<3>(e, tri, span<const double>(seeds.spots.data() + 3 * off, 3 * n), bits, bits.layout, ws)
                         .fraction();
                 if (f >= s.min_frac_accept) winners.push_back(static_cast<std::int32_t>(i));
             }
@@ -371,8 +370,7 @@ struct GeometryProblem {
     const ExperimentSpec* start;
     const HklSet* h;
     span<const Triangle> voxels;
-    const std::uint32_t* words;
-    const BitLayout* layout;
+    const BitTable* bits;
     std::size_t n_layers;
     std::vector<double> euler;       ///< (K·3) current voxel orientations
     std::vector<double> last_fracs;
@@ -410,11 +408,11 @@ struct GeometryProblem {
                 euler_to_matrix(&euler[static_cast<std::size_t>(3 * i)], u);
                 const Triangle& tri = voxels[static_cast<std::size_t>(i)];
                 if (soft) {
-                    const std::size_t ns = compute_spots(e, *h, u, ws.spots);
+                    const std::size_t ns = compute_spots<true>(e, *h, u, ws.spots);
                     last_fracs[static_cast<std::size_t>(i)] = soft_overlap<spot_stride>(
-                        e, tri, span<const double>(ws.spots.data(), spot_stride * ns), words, *layout, ws);
+                        e, tri, span<const double>(ws.spots.data(), spot_stride * ns), *bits, bits->layout, ws);
                 } else {
-                    last_fracs[static_cast<std::size_t>(i)] = orientation_overlap(e, *h, tri, u, words, *layout, ws).fraction();
+                    last_fracs[static_cast<std::size_t>(i)] = orientation_overlap(e, *h, tri, u, *bits, bits->layout, ws).fraction();
                 }
             }
         }
@@ -436,7 +434,7 @@ struct GeometryProblem {
 #pragma omp for schedule(dynamic, 1)
             for (std::int64_t i = 0; i < nv; ++i) {
                 const auto k = static_cast<std::size_t>(3 * i);
-                VoxelProblem vp{&e, h, &voxels[static_cast<std::size_t>(i)], words, layout, &ws, 0};
+                VoxelProblem vp{&e, h, &voxels[static_cast<std::size_t>(i)], bits, &ws, 0};
                 double* eul = &euler[k];
                 const double f = vp.fraction_euler(eul);
                 soft_polish(vp, eul, f, &elb[k], &eub[k], fs);
@@ -487,8 +485,8 @@ GeometryFit refine_geometry(const ExperimentSpec& start, span<const double> g_cr
         eub[i] = euler_rad[i] + tol.orient_deg * deg;
     }
 
-    GeometryProblem prob{&start, &h, voxels, words, &layout, nl, std::vector<double>(euler_rad.begin(), euler_rad.end()),
-                         {}, 0};
+    const BitTable bits = make_bit_table(span<const std::uint32_t>(words, n_words(layout)), layout);
+    GeometryProblem prob{&start, &h, voxels, &bits, nl, std::vector<double>(euler_rad.begin(), euler_rad.end()), {}, 0};
     GeometryFit out;
     out.mean_fraction_start = prob.mean_fraction(x.data());
     auto nelder_mead = [&](std::vector<double>& xs, bool soft) {

@@ -94,3 +94,21 @@ def test_words_must_be_uint32_and_contiguous():
         core().nf_count_bits(np.zeros(20, dtype=np.int64), LAYOUT)
     with pytest.raises(ParamError, match="C-contiguous"):
         core().nf_count_bits(np.zeros(60, dtype=np.uint32)[::2], LAYOUT)
+
+
+@settings(max_examples=40, deadline=None)
+@given(coords_strategy, st.integers(0, 2**32 - 1))
+def test_bit_table_words_equal_dense_words(coords, junk):
+    """NfBitTable (hash table of the non-zero words, used by the fit) returns every dense word;
+    bits past the layout in the last word are not part of the mask."""
+    from midas._native import core
+
+    s = SpotsInfo.zeros(LAYOUT)
+    s.set_bits(np.array(coords, dtype=np.int32).reshape(-1, 4))
+    words = s.words.copy()
+    words[-1] |= np.uint32(junk) & ~np.uint32((1 << (int(np.prod(LAYOUT)) % 32)) - 1)  # beyond bit 630
+    t = core().NfBitTable(words, LAYOUT)
+    got = np.array([t.word(i) for i in range(words.size)], dtype=np.uint32)
+    assert np.array_equal(got, s.words)
+    assert t.n_words_set == int(np.count_nonzero(s.words))
+    assert t.word(10**6) == 0

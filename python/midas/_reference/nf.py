@@ -131,8 +131,8 @@ def footprint(exp: dict[str, Any], tri: F64, spot: F64, check_vertices: bool) ->
         pix = raster_triangle(off)
     else:
         pix = np.array([[round_half_away(off[:, 0].sum() / 3), round_half_away(off[:, 1].sum() / 3)]])
-    centres = np.array([[math.floor((cy[0] - bc[0][0]) * lsd[k] / lsd[0] + bc[k][0]),
-                         math.floor((cz[0] - bc[0][1]) * lsd[k] / lsd[0] + bc[k][1])] for k in range(len(lsd))])
+    centres = np.array([[math.floor((cy[0] - bc[0][0]) * (lsd[k] / lsd[0]) + bc[k][0]),
+                         math.floor((cz[0] - bc[0][1]) * (lsd[k] / lsd[0]) + bc[k][1])] for k in range(len(lsd))])
     return frame, pix, centres
 
 

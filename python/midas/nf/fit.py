@@ -67,9 +67,16 @@ class FitSettings:
         Solutions closer than this to a better kept one are dropped (``MinMisoNSaves``, default 1).
     max_eval : int
         Nelder–Mead evaluation budget per run (upstream's 5000).
+    search_step_deg : float or None
+        Initial simplex step of the search's Nelder–Mead on each winner. 0: NLopt's default from
+        the ±OrientTol box (upstream's: a quarter of the box width, 1° for OrientTol 2). None (default):
+        0.25° when ``polish`` is on (the search only has to reach the right basin, the polish does
+        the fine work: about 20 % fewer evaluations on upstream's Au example at equal accuracy),
+        NLopt's default when it is off.
     polish : bool
         Run the polish stages (soft stage and plateau centring) on each point's best solution;
-        False reproduces upstream's search exactly (``midas nf -polish 0``).
+        False (with the default ``search_step_deg``) reproduces upstream's search exactly
+        (``midas nf -polish 0``).
     polish_min_frac : float
         Polish only points whose best fraction reaches this (default 0.5).
     soft_step_deg, polish_step_deg : float
@@ -85,6 +92,7 @@ class FitSettings:
     save_n: int = 1
     min_miso_deg: float = 1.0
     max_eval: int = 5000
+    search_step_deg: float | None = None
     polish: bool = True
     polish_min_frac: float = 0.5
     soft_step_deg: float = 0.1
@@ -101,6 +109,8 @@ class FitSettings:
             raise ParamError(f"SaveNSolutions = {self.save_n}, expected >= 1")
         if int(self.max_eval) < 10:
             raise ParamError(f"max_eval = {self.max_eval}, expected >= 10")
+        if self.search_step_deg is not None and not (0.0 <= self.search_step_deg <= 2.0 * self.orient_tol_deg):
+            raise ParamError(f"search_step_deg = {self.search_step_deg}, expected None or in [0, 2·OrientTol]")
         if int(self.centre_sweeps) < 0 or not (self.plateau_tol_deg > 0):
             raise ParamError("centre_sweeps must be >= 0 and plateau_tol_deg > 0")
 
@@ -130,6 +140,13 @@ class FitSettings:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form."""
         return asdict(self)
+
+    @property
+    def resolved_search_step_deg(self) -> float:
+        """The search's initial simplex step in degrees (0 = NLopt's default), ``None`` resolved."""
+        if self.search_step_deg is not None:
+            return float(self.search_step_deg)
+        return 0.25 if self.polish else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +218,8 @@ def fit_orientations(
     n_threads : int, optional
         OpenMP threads (default: current setting).
     chunk : int, optional
-        Rows per kernel call (default 16 per thread); ``on_chunk`` is called after each.
+        Rows per kernel call (default 64 per thread: fewer end-of-call waits for the slowest point);
+        ``on_chunk`` is called after each.
     on_chunk : callable, optional
         ``on_chunk(result, rows_done)`` after every chunk (progress bars, checkpoints).
 
@@ -231,7 +249,8 @@ def fit_orientations(
     s = settings
     c = core()
     with threads(n_threads):
-        step = chunk or max(1, 16 * c.max_threads())
+        bits = c.NfBitTable(spots_info.words, spots_info.layout)  # cache-friendly copy of the set words
+        step = chunk or max(1, 64 * c.max_threads())
         # contiguous runs of rows go to the kernel together
         for start in range(0, todo.size, step):
             part = todo[start:start + step]
@@ -240,8 +259,8 @@ def fit_orientations(
                     continue
                 c.nf_fit_grid(
                     exp_c, hkl_c, seeds.orient_mats, seeds.key, seeds.spots, g, int(run[0]), int(run[-1]) + 1,
-                    spots_info.words, spots_info.layout, sym, s.min_frac_accept, s.orient_tol_deg, s.save_n,
-                    s.min_miso_deg, s.max_eval, s.polish, s.polish_min_frac, s.soft_step_deg, s.polish_step_deg,
+                    bits, sym, s.min_frac_accept, s.orient_tol_deg, s.save_n,
+                    s.min_miso_deg, s.max_eval, s.resolved_search_step_deg, s.polish, s.polish_min_frac, s.soft_step_deg, s.polish_step_deg,
                     s.centre_sweeps, s.plateau_tol_deg, res.mic, res.all_matches, res.n_evals,
                 )
             res.done[part] = True

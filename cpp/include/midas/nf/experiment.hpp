@@ -55,6 +55,9 @@ struct Experiment {
     double cos_min_eta;
     double wedge_rad;
     std::int32_t n_layers;
+    double inv_px;                  ///< 1 / px_um
+    double inv_lsd0;                ///< 1 / Lsd of layer 0
+    std::vector<double> lsd_ratio;  ///< Lsd_L / Lsd_0 per layer
 };
 
 /// Check a spec and derive the tilt matrix. Throws midas::ParamError naming the field and value
@@ -103,6 +106,28 @@ inline Spot spot_at(span<const double> spots, std::size_t j) {
 /// Values per spot row produced by compute_spots.
 inline constexpr int spot_stride = 5;
 
+/// atan2(s, c) in degrees to within 1e-8° (odd polynomial on [0, tan(π/8)] after octant
+/// reduction; |error| ≤ 1.3e-10 rad); the sign of a zero s is ignored.
+MIDAS_HD inline double approx_atan2_deg(double s, double c) {
+    const double as = std::fabs(s), ac = std::fabs(c);
+    const bool swap = as > ac;
+    double t = swap ? ac / as : as / ac;  // [0, 1]
+    double base = 0.0;
+    constexpr double tan_pi_8 = 0.41421356237309503;
+    if (t > tan_pi_8) {
+        t = (t - 1.0) / (t + 1.0);
+        base = pi / 4.0;
+    }
+    const double t2 = t * t;
+    const double p = ((((-0.058310861027471926 * t2 + 0.1047743232806617) * t2 - 0.1422361792943608) * t2 +
+                       0.19996982390198845) * t2 - 0.33333269857468234) * t2 + 0.9999999961634444;
+    double a = base + t * p;
+    if (swap) a = pi / 2.0 - a;
+    if (c < 0.0) a = pi - a;
+    if (s < 0.0) a = -a;
+    return a / deg;
+}
+
 /// Write the spots of orientation `u` (row-major crystal -> sample matrix) into `out` as
 /// (y0, z0, ω, cos ω, sin ω) rows and return their number. `out` is grown when needed and never
 /// shrunk (rows past the count are scratch), so repeated calls do not allocate.
@@ -110,6 +135,11 @@ inline constexpr int spot_stride = 5;
 /// Because G'x = −|g| sin θ for both ω solutions, |(G'y, G'z)| = |g| cos θ and G'z = Gz do not
 /// depend on ω: the pole and z-box tests run before ω is solved, which rejects most reflections
 /// with three multiplications.
+///
+/// FrameOmega = true (the overlap kernels): ω comes from approx_atan2_deg, and from std::atan2
+/// only within 1e-6° of an OmegaRange edge or of a frame edge, or with a wedge. The spots kept and
+/// their frames are then exactly those of FrameOmega = false, where ω is std::atan2's.
+template <bool FrameOmega = false>
 inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const double u[9], std::vector<double>& out) {
     const std::size_t n = h.size();
     if (out.size() < 2 * spot_stride * n) out.resize(2 * spot_stride * n);
@@ -128,6 +158,9 @@ inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const dou
         zhi = std::fmax(zhi, box[4 * w + 3]);
     }
     const double cos_eta = e.cos_min_eta;
+    const double inv_step = 1.0 / e.spec.omega_step_deg;
+    constexpr double guard_deg = 1e-6;  // FrameOmega: std::atan2 this close to a frame or window edge
+    const double guard_frames = guard_deg * std::fabs(inv_step);
     for (std::size_t i = 0; i < n; ++i) {
         const double* g = &h.g_crystal[3 * i];
         const double gy = u[3] * g[0] + u[4] * g[1] + u[5] * g[2];
@@ -182,7 +215,18 @@ inline std::size_t compute_spots(const Experiment& e, const HklSet& h, const dou
             const double y0 = f * gly;
             const double z0 = f * gz;
             if (!(y0 > ylo && y0 < yhi && z0 > zlo && z0 < zhi)) continue;
-            const double ome = std::atan2(sw[k], cw[k]) / deg;
+            double ome = 0.0;
+            if constexpr (FrameOmega) {
+                ome = approx_atan2_deg(sw[k], cw[k]);
+                const double x = (ome - e.spec.omega_start_deg) * inv_step;
+                const double r = x - static_cast<double>(static_cast<std::int64_t>(x) - (x < 0.0 ? 1 : 0));
+                bool exact = e.wedge_rad != 0.0 || r < guard_frames || r > 1.0 - guard_frames || !(std::fabs(x) < 1e15);
+                for (std::size_t w = 0; w < n_win && !exact; ++w)
+                    exact = std::fabs(ome - rng[2 * w]) < guard_deg || std::fabs(ome - rng[2 * w + 1]) < guard_deg;
+                if (exact) ome = std::atan2(sw[k], cw[k]) / deg;
+            } else {
+                ome = std::atan2(sw[k], cw[k]) / deg;
+            }
             bool keep = n_win == 1 && ome > rng[0] && ome < rng[1];  // one window: the box test above was exact
             for (std::size_t w = 0; w < n_win && n_win > 1; ++w) {
                 if (ome > rng[2 * w] && ome < rng[2 * w + 1] && y0 > box[4 * w] && y0 < box[4 * w + 1] &&

@@ -8,7 +8,8 @@
 //     ≥ min_frac_accept are winners;
 //  2. refinement: each winner's Bunge Euler angles are refined by NLopt Nelder–Mead on
 //     1 − fraction within ±orient_tol of the start (ftol_rel = xtol_rel = 1e-5, max_eval
-//     evaluations, no wall-clock limit so that results never depend on machine speed);
+//     evaluations, no wall-clock limit so that results never depend on machine speed; initial
+//     simplex step search_step, by default NLopt's from the box as upstream);
 //     the best is the highest fraction (ties: the later winner, as upstream);
 //  3. polish of the best (midas extension, on by default, only when its fraction is at least
 //     polish_min_frac): the fraction is piecewise constant and its peak is a few thousandths of
@@ -33,6 +34,7 @@
 
 #include "midas/core/span.hpp"
 #include "midas/crystal/orientation.hpp"
+#include "midas/nf/bit_table.hpp"
 #include "midas/nf/experiment.hpp"
 #include "midas/nf/overlap.hpp"
 #include "midas/nf/spots_info.hpp"
@@ -48,6 +50,7 @@ struct FitSettings {
     std::int32_t max_eval = 5000;  ///< Nelder–Mead evaluation budget per run
     double ftol_rel = 1e-5;
     double xtol_rel = 1e-5;
+    double search_step_rad = 0.0;  ///< initial simplex step of step 2 (0: NLopt's default from the box, upstream's)
     bool polish = true;                ///< step 3 (a and b)
     double polish_min_frac = 0.5;      ///< step 3 runs when the best fraction reaches this
     double soft_step_rad = 1.75e-3;    ///< initial simplex step of the soft stage (0.1°)
@@ -71,19 +74,19 @@ inline constexpr int mic_row_size = 11;
 /// Number of f8 values per .AllMatches row.
 [[nodiscard]] inline int all_matches_row_size(int save_n) { return 7 + 4 * save_n; }
 
-/// Fit grid rows [row_begin, row_end) of `grid` (N, 5 upstream grid.txt rows). Writes row r of
+/// Fit grid rows [row_begin, row_end) of `grid` (N, 5 upstream grid.txt rows) against the
+/// bitmask `bits` (make_bit_table of the SpotsInfo words; build it once per fit). Writes row r of
 /// `mic` (N, 11) and `all_matches` (N, 7 + 4·save_n) for rows with winners (others untouched) and
 /// `n_evals[r]` (objective evaluations used). `sym` holds the Laue group's proper rotations in
 /// the crystal frame (M, 9) for the misorientation of the SaveNSolutions dedup. Throws
 /// midas::ParamError on inconsistent inputs.
 void fit_grid(const Experiment& e, const HklSet& h, const SeedTable& seeds, span<const double> grid,
-              std::int64_t row_begin, std::int64_t row_end, const std::uint32_t* words, const BitLayout& layout,
-              span<const double> sym, const FitSettings& settings, span<double> mic, span<double> all_matches,
-              span<std::int32_t> n_evals);
+              std::int64_t row_begin, std::int64_t row_end, const BitTable& bits, span<const double> sym,
+              const FitSettings& settings, span<double> mic, span<double> all_matches, span<std::int32_t> n_evals);
 
 /// Screening only: fraction of each seed's footprint for one voxel (S,).
 [[nodiscard]] std::vector<double> screen_voxel(const Experiment& e, const SeedTable& seeds, const Triangle& tri,
-                                               const std::uint32_t* words, const BitLayout& layout);
+                                               const BitTable& bits);
 
 /// Misorientation angle (rad) between orientation matrices a and b under the rotations `sym`
 /// (M·9): min over S of the rotation angle of aᵀ·b·S.

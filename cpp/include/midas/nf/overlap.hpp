@@ -31,8 +31,9 @@
 #include <vector>
 
 #include "midas/core/span.hpp"
-#include "midas/nf/experiment.hpp"
 #include "midas/core/hd.hpp"
+#include "midas/nf/bit_table.hpp"
+#include "midas/nf/experiment.hpp"
 #include "midas/geometry/angles.hpp"
 #include "midas/geometry/nf_projection.hpp"
 #include "midas/geometry/omega.hpp"
@@ -174,27 +175,43 @@ inline bool apply_wedge(const Experiment& e, Spot& s) {
     return true;
 }
 
+/// geometry::nf_project of the layer-0 detector with the divisions by the pixel pitch replaced by
+/// a multiplication with its inverse (one division per point instead of three).
+MIDAS_HD inline bool project_layer0(const Experiment& e, double y_um, double z_um, double& y_px, double& z_px) {
+    const geometry::NFProjector& p = e.proj;
+    const double p1x = p.t[1] * y_um + p.t[2] * z_um;
+    const double dx = p1x - p.p0[0];
+    if (dx == 0.0) return false;
+    const double f = p.p0[0] / dx;
+    const double p1y = p.t[4] * y_um + p.t[5] * z_um;
+    const double p1z = p.t[7] * y_um + p.t[8] * z_um;
+    y_px = (p.p0[1] - (p1y - p.p0[1]) * f) * e.inv_px + p.bc_y_px;
+    z_px = (p.p0[2] - (p1z - p.p0[2]) * f) * e.inv_px + p.bc_z_px;
+    return true;
+}
+
 /// Footprint of one spot of one voxel: the frame and, in `ws`, the pixel offsets and the per-layer
 /// centre pixels. Returns false when the spot is dropped (wedge, frame outside [0, n_frames), or,
 /// with `check_vertices`, a displaced vertex outside the layer-0 detector).
 inline bool spot_footprint(const Experiment& e, const Triangle& tri, Spot s, bool check_vertices,
                            std::int32_t& frame, Workspace& ws) {
     if (e.wedge_rad != 0.0 && !apply_wedge(e, s)) return false;
-    const std::int64_t f = geometry::omega_to_frame_index(s.omega_deg, e.spec.omega_start_deg, e.spec.omega_step_deg);
+    const std::int64_t f = floor_int((s.omega_deg - e.spec.omega_start_deg) / e.spec.omega_step_deg);
     if (f < 0 || f >= e.spec.n_frames) return false;
     frame = static_cast<std::int32_t>(f);
     const double lsd0 = e.spec.lsd_um[0];
+    const double ny = e.spec.n_y, nz = e.spec.n_z;
     double vert[3][2];
     for (int k = 0; k < 3; ++k) {
-        double y = 0.0, z = 0.0;
-        geometry::nf_displace(tri.x_um[k], tri.y_um[k], 0.0, s.cos_w, s.sin_w, s.y_um, s.z_um, lsd0, lsd0, y, z);
-        if (!geometry::nf_project(e.proj, y, z, vert[k][0], vert[k][1])) return false;
-        if (check_vertices && (vert[k][0] > e.spec.n_y || vert[k][0] < 0.0 || vert[k][1] > e.spec.n_z ||
-                               vert[k][1] < 0.0))
-            return false;
+        // geometry::nf_displace at z = 0 on the plane at Lsd0
+        const double xa = tri.x_um[k] * s.cos_w - tri.y_um[k] * s.sin_w;
+        const double ya = tri.x_um[k] * s.sin_w + tri.y_um[k] * s.cos_w;
+        const double t = (lsd0 - xa) * e.inv_lsd0;
+        if (!project_layer0(e, ya + s.y_um * t, s.z_um * t, vert[k][0], vert[k][1])) return false;
+        if (check_vertices && (vert[k][0] > ny || vert[k][0] < 0.0 || vert[k][1] > nz || vert[k][1] < 0.0)) return false;
     }
     double cy = 0.0, cz = 0.0;
-    if (!geometry::nf_project(e.proj, s.y_um, s.z_um, cy, cz)) return false;
+    if (!project_layer0(e, s.y_um, s.z_um, cy, cz)) return false;
     constexpr double far_px = 1e9;  // keeps the integer conversions below defined
     if (!(std::fabs(cy) < far_px && std::fabs(cz) < far_px)) return false;
     double off[3][2];
@@ -213,12 +230,10 @@ inline bool spot_footprint(const Experiment& e, const Triangle& tri, Spot s, boo
     const auto nl = static_cast<std::size_t>(e.n_layers);
     ws.centre_y.resize(nl);
     ws.centre_z.resize(nl);
-    const double px = e.spec.px_um;
     const double ybc0 = e.spec.ybc_px[0], zbc0 = e.spec.zbc_px[0];
     for (std::size_t l = 0; l < nl; ++l) {
-        const double scale = e.spec.lsd_um[l] / lsd0;
-        ws.centre_y[l] = static_cast<std::int32_t>(floor_int(((cy - ybc0) * px) * scale / px + e.spec.ybc_px[l]));
-        ws.centre_z[l] = static_cast<std::int32_t>(floor_int(((cz - zbc0) * px) * scale / px + e.spec.zbc_px[l]));
+        ws.centre_y[l] = static_cast<std::int32_t>(floor_int((cy - ybc0) * e.lsd_ratio[l] + e.spec.ybc_px[l]));
+        ws.centre_z[l] = static_cast<std::int32_t>(floor_int((cz - zbc0) * e.lsd_ratio[l] + e.spec.zbc_px[l]));
     }
     return true;
 }
@@ -265,59 +280,77 @@ inline void footprint_agreement(const Experiment& e, const Triangle& tri, span<c
 }
 
 /// Count footprint pixels (fit mode) and those whose bit is set at every layer; `spots` holds
-/// rows of Stride values (see spot_at).
-template <int Stride>
-inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri, span<const double> spots,
-                                  const std::uint32_t* words, const BitLayout& layout, Workspace& ws) {
+/// rows of Stride values (see spot_at); `bits` is a bitmask view (DenseBits or BitTable).
+template <int Stride, class Bits>
+inline OverlapCount count_overlap(const Experiment& e, const Triangle& tri, span<const double> spots, const Bits& bits,
+                                  const BitLayout& layout, Workspace& ws) {
     double sum = 0.0;
     OverlapCount c;
     footprint_agreement<Stride>(
         e, tri, spots, ws,
         [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
-            return test_bit(words, bit_index(layout, l, f, y, z)) ? 1.0 : 0.0;
+            return bits.test(bit_index(layout, l, f, y, z)) ? 1.0 : 0.0;
         },
         sum, c.total);
     c.overlap = static_cast<std::int64_t>(sum);
     return c;
 }
 
+/// True when a bit is set in frame `frame` of `layer` within rows [y − r, y + r] and columns
+/// [z − r, z + r] (clipped to the detector; false for a frame outside the layout).
+template <class Bits>
+inline bool any_in_box(const Bits& bits, const BitLayout& l, std::int32_t layer, std::int32_t frame, std::int32_t y,
+                       std::int32_t z, std::int32_t r) {
+    if (frame < 0 || frame >= l.n_frames) return false;
+    const std::int32_t z_lo = z - r < 0 ? 0 : z - r;
+    const std::int32_t z_hi = z + r >= l.n_z ? l.n_z - 1 : z + r;
+    if (z_lo > z_hi) return false;
+    for (std::int32_t yy = y - r; yy <= y + r; ++yy) {
+        if (yy < 0 || yy >= l.n_y) continue;
+        const std::uint64_t k0 = bit_index(l, layer, frame, yy, z_lo);
+        const std::uint64_t k1 = k0 + static_cast<std::uint64_t>(z_hi - z_lo);
+        for (std::uint64_t wi = k0 >> 5; wi <= k1 >> 5; ++wi) {
+            const std::uint32_t w = bits.word(wi);
+            if (w == 0u) continue;
+            const std::uint32_t lo = wi == (k0 >> 5) ? static_cast<std::uint32_t>(k0 & 31u) : 0u;
+            const std::uint32_t hi = wi == (k1 >> 5) ? static_cast<std::uint32_t>(k1 & 31u) : 31u;
+            const std::uint32_t upto = hi == 31u ? 0xFFFFFFFFu : (1u << (hi + 1u)) - 1u;
+            if ((w & upto & ~((1u << lo) - 1u)) != 0u) return true;
+        }
+    }
+    return false;
+}
+
 /// Graded agreement of one footprint pixel with the bitmask at one layer: 1 when its bit is set;
 /// 0.5 when a bit is set among its 8 neighbours in the same frame or at the same (y, z) one frame
 /// away; 0.25 within the 5×5 neighbourhood of the same frame or the 3×3 one frame away; else 0.
-inline double soft_pixel_score(const std::uint32_t* words, const BitLayout& l, std::int32_t layer, std::int32_t frame,
+/// (Each stage runs only when the previous found nothing, so the inner pixels it would skip are
+/// known to be clear and whole boxes are tested.)
+template <class Bits>
+inline double soft_pixel_score(const Bits& bits, const BitLayout& l, std::int32_t layer, std::int32_t frame,
                                std::int32_t y, std::int32_t z) {
-    if (test_bit(words, bit_index(l, layer, frame, y, z))) return 1.0;
-    auto any = [&](std::int32_t f, std::int32_t r, std::int32_t skip) {
-        if (f < 0 || f >= l.n_frames) return false;
-        for (std::int32_t dy = -r; dy <= r; ++dy) {
-            const std::int32_t yy = y + dy;
-            if (yy < 0 || yy >= l.n_y) continue;
-            for (std::int32_t dz = -r; dz <= r; ++dz) {
-                if (std::abs(dy) <= skip && std::abs(dz) <= skip) continue;
-                const std::int32_t zz = z + dz;
-                if (zz < 0 || zz >= l.n_z) continue;
-                if (test_bit(words, bit_index(l, layer, f, yy, zz))) return true;
-            }
-        }
-        return false;
-    };
-    if (any(frame, 1, 0) || any(frame - 1, 0, -1) || any(frame + 1, 0, -1)) return 0.5;
-    if (any(frame, 2, 1) || any(frame - 1, 1, 0) || any(frame + 1, 1, 0)) return 0.25;
+    if (bits.test(bit_index(l, layer, frame, y, z))) return 1.0;
+    if (any_in_box(bits, l, layer, frame, y, z, 1) || any_in_box(bits, l, layer, frame - 1, y, z, 0) ||
+        any_in_box(bits, l, layer, frame + 1, y, z, 0))
+        return 0.5;
+    if (any_in_box(bits, l, layer, frame, y, z, 2) || any_in_box(bits, l, layer, frame - 1, y, z, 1) ||
+        any_in_box(bits, l, layer, frame + 1, y, z, 1))
+        return 0.25;
     return 0.0;
 }
 
 /// Mean graded agreement (soft_pixel_score, the minimum over layers) of a footprint: a smooth
 /// version of the overlap fraction whose basin around the best orientation is a few pixels
 /// wide. Used to steer Nelder–Mead before the exact fraction.
-template <int Stride>
-inline double soft_overlap(const Experiment& e, const Triangle& tri, span<const double> spots,
-                           const std::uint32_t* words, const BitLayout& layout, Workspace& ws) {
+template <int Stride, class Bits>
+inline double soft_overlap(const Experiment& e, const Triangle& tri, span<const double> spots, const Bits& bits,
+                           const BitLayout& layout, Workspace& ws) {
     double sum = 0.0;
     std::int64_t total = 0;
     footprint_agreement<Stride>(
         e, tri, spots, ws,
         [&](std::int32_t l, std::int32_t f, std::int32_t y, std::int32_t z) {
-            return soft_pixel_score(words, layout, l, f, y, z);
+            return soft_pixel_score(bits, layout, l, f, y, z);
         },
         sum, total);
     return total > 0 ? sum / static_cast<double>(total) : 0.0;
@@ -345,12 +378,12 @@ inline void for_each_hit(const Experiment& e, const Triangle& tri,
     }
 }
 
-/// Fraction of the footprint of orientation `u` confirmed by the bitmask (0 when no pixel).
-inline OverlapCount orientation_overlap(const Experiment& e, const HklSet& h,
-                                        const Triangle& tri, const double u[9], const std::uint32_t* words,
-                                        const BitLayout& layout, Workspace& ws) {
-    const std::size_t ns = compute_spots(e, h, u, ws.spots);
-    return count_overlap<spot_stride>(e, tri, span<const double>(ws.spots.data(), spot_stride * ns), words, layout, ws);
+/// Fraction of the footprint of orientation `u` confirmed by the bitmask view `bits` (0 when no pixel).
+template <class Bits>
+inline OverlapCount orientation_overlap(const Experiment& e, const HklSet& h, const Triangle& tri, const double u[9],
+                                        const Bits& bits, const BitLayout& layout, Workspace& ws) {
+    const std::size_t ns = compute_spots<true>(e, h, u, ws.spots);
+    return count_overlap<spot_stride>(e, tri, span<const double>(ws.spots.data(), spot_stride * ns), bits, layout, ws);
 }
 
 /// Throws midas::ParamError when the bit layout does not match the experiment.
