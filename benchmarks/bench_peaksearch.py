@@ -57,11 +57,10 @@ else:  # ImageD11 connected pixels + blob moments, frames decoded by the same re
     ys, zs, fs = [], [], []
     with open_midas_zip(cfg["zip"]) as z, BlockReader(z, cfg["threads"]) as rd:
         labels = np.zeros(z.frame_shape, np.int32)
-        buf = None
         block = max(2, 2 * cfg["threads"])
         for b0 in range(0, cfg["frames"], block):
             b1 = min(b0 + block, cfg["frames"])
-            buf = rd.read(b0, b1, buf)
+            buf = rd.read(b0, b1)
             for k in range(b1 - b0):
                 data = buf[k].astype(np.float32)
                 npk = c.connectedpixels(data, labels, 10.0, 0)

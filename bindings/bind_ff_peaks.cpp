@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "midas/ff/bitshuffle.hpp"
 #include "midas/ff/components.hpp"
 #include "midas/ff/peak_fit.hpp"
 #include "midas/ff/peak_search.hpp"
@@ -222,6 +223,19 @@ py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
     return out;
 }
 
+std::int64_t bit_unshuffle(const py::buffer& shuffled, std::size_t typesize, py::array_t<std::uint8_t>& out) {
+    const py::buffer_info in = shuffled.request();
+    if (in.ndim != 1 || in.itemsize != 1 || (in.size > 1 && in.strides[0] != 1))
+        throw midas::ParamError("bit_unshuffle: shuffled must be a contiguous 1-D byte buffer");
+    if (out.ndim() != 1 || (out.size() > 1 && out.strides(0) != 1) || !out.writeable())
+        throw midas::ParamError("bit_unshuffle: out must be a writable contiguous 1-D uint8 array");
+    const midas::span<const std::uint8_t> src(static_cast<const std::uint8_t*>(in.ptr),
+                                              static_cast<std::size_t>(in.size));
+    const midas::span<std::uint8_t> dst(out.mutable_data(), static_cast<std::size_t>(out.size()));
+    py::gil_scoped_release release;
+    return midas::ff::bit_unshuffle_block(src, typesize, dst);
+}
+
 }  // namespace
 
 void bind_ff_peaks(py::module_& m) {
@@ -239,6 +253,8 @@ void bind_ff_peaks(py::module_& m) {
           py::arg("threshold"), py::arg("mask_touched"), py::arg("bc_y_px"), py::arg("bc_z_px"),
           py::arg("do_peak_fit") = true, py::arg("max_iterations") = 200, py::arg("ftol_rel") = 1e-10,
           py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12, "Fit (or centroid) one region: (n_peaks, 29) rows.");
+    m.def("ff_bit_unshuffle", &bit_unshuffle, py::arg("shuffled"), py::arg("typesize"), py::arg("out"),
+          "Undo Blosc's bit shuffle of one block into out; returns the number of non-zero bytes.");
     m.def("ff_find_peaks", &find_peaks, py::arg("frames"), py::arg("n_y"), py::arg("n_z"), py::arg("dst_start"),
           py::arg("src_start"), py::arg("src_stride"), py::arg("length"), py::arg("offset"), py::arg("threshold"),
           py::arg("dark"), py::arg("pixel_class"), py::arg("dark_map"), py::arg("src_origin"), py::arg("src_step_y"),

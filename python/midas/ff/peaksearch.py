@@ -719,11 +719,10 @@ def search_peaks(
 
             starts = bar(starts, total=len(range(first, stop, block)), desc="peak search", unit="block",
                          disable=False)
-        buf = None
         with BlockReader(frames, nt) as reader, threads(nt):
             for b0 in starts:
                 b1 = min(b0 + block, stop)
-                buf = reader.read(skip_frames + b0, skip_frames + b1, buf)
+                buf = reader.read(skip_frames + b0, skip_frames + b1)
                 for k, res in enumerate(search_frames(buf[: b1 - b0], plan, config)):
                     parts.append((b0 + k - first, res))
                     for key in totals:
