@@ -3,8 +3,8 @@ numcodecs, and the bit-unshuffle kernel against its NumPy twin."""
 
 from __future__ import annotations
 
-import numpy as np
 import numcodecs
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

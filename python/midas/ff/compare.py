@@ -196,7 +196,8 @@ def classify_unmatched(ref_yz_px: ArrayLike, ref_omega_deg: ArrayLike, cand_yz_p
 
     def edge_distance(yz: NDArray[np.float64]) -> NDArray[np.float64]:
         r = np.hypot(yz[:, 0] - bc[0], yz[:, 1] - bc[1])
-        return band_half_width_px - np.min(np.abs(r[:, None] - radii[None, :]), axis=1)
+        out: NDArray[np.float64] = band_half_width_px - np.min(np.abs(r[:, None] - radii[None, :]), axis=1)
+        return out
 
     found = match_spots(ref, rw, cand, cw, max_distance_px=max_distance_px, max_d_omega_deg=max_d_omega_deg).found
     same_yz = match_spots(ref, rw, cand, cw, max_distance_px=max_distance_px, max_d_omega_deg=3.0).found
