@@ -157,7 +157,7 @@ def upstream_agreement(res: dict[str, object], truth_path: Path, upstream_path: 
                              ring_radius_px=np.asarray(cf.ring_radius_um) / px, band_half_width_px=cf.width_um / px)
     c = rep.counts()
     parts = []
-    for k in ("omega", "band_edge", "overlap", "other"):
+    for k in ("omega", "band_edge", "split", "overlap", "other"):
         closer, n_truth = rep.candidate_closer(k)
         far = int(((rep.category == k) & (rep.truth_partner < 0)).sum())
         parts.append(f"{k} {c[k]} (ours closer to truth {closer}/{n_truth}, upstream > 3 px off truth {far})")

@@ -244,3 +244,23 @@ def test_full_dataset_truth_and_upstream_agreement() -> None:
     assert s["upstream_matched"] >= 0.96
     assert s["miss_not_band_edge"] <= 0.0005
     assert s["band_edge_ours_closer"] >= 0.99
+
+
+def test_band_cut_mode_keeps_upstreams_pixels() -> None:
+    """With ``grow_outside_bands=False`` the ring bands (Width around the corrected ring radius) select
+    exactly upstream's pixels: a merged spot covers as many pixels as upstream's."""
+    import dataclasses
+
+    from midas.ff.merge import merge_peaks
+
+    zip_path = shared_path("upstream_sim", "ff_au250", "tiny", "Au_FF_tiny.analysis.MIDAS.zip")
+    config = dataclasses.replace(_tiny_config(), grow_outside_bands=False)
+    peaks = search_peaks(zip_path, config, frame_range=(0, 360), n_threads=2)
+    merged = merge_peaks(peaks)
+    up = _upstream_radius("tiny")
+    up = up[up["Omega(degrees)"] > 180.0 + STEP * 359.5]
+    m = match_spots(up[["YCen(px)", "ZCen(px)"]].to_numpy(), up["Omega(degrees)"] + STEP / 2,
+                    merged.rows[:, [3, 4]], merged.rows[:, 2], max_distance_px=0.2, max_d_omega_deg=0.1)
+    assert m.recall() > 0.97 and m.found.sum() > 500
+    same = merged.column("NrPxTot")[m.partner[m.found]] == up["NrPxTot"].to_numpy()[m.found]
+    assert same.mean() > 0.995

@@ -112,7 +112,7 @@ def isolated(yz_px: ArrayLike, frame: ArrayLike, *, radius_px: float = 5.0, fram
 
 
 #: Categories of :func:`classify_unmatched`, in the order they are tested.
-MISS_CATEGORIES: tuple[str, ...] = ("matched", "omega", "band_edge", "overlap", "other")
+MISS_CATEGORIES: tuple[str, ...] = ("matched", "omega", "band_edge", "split", "overlap", "other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +182,9 @@ def classify_unmatched(ref_yz_px: ArrayLike, ref_omega_deg: ArrayLike, cand_yz_p
     -------
     MissReport
         Categories, tested in order: ``matched``; ``omega`` (a candidate at the same y/z within
-        3°, but not within ``max_d_omega_deg``); ``band_edge``; ``overlap`` (another truth spot
-        within 6 px and 0.5°); ``other``.
+        3°, but not within ``max_d_omega_deg``); ``band_edge``; ``split`` (two or more candidates
+        within 1 px and ``max_d_omega_deg``: the region's maxima were fitted as different peaks);
+        ``overlap`` (another truth spot within 6 px and 0.5°); ``other``.
     """
     from scipy.spatial import cKDTree
 
@@ -214,8 +215,16 @@ def classify_unmatched(ref_yz_px: ArrayLike, ref_omega_deg: ArrayLike, cand_yz_p
         tree = cKDTree(truth)
         for i in np.flatnonzero(has & ~found):
             crowded[i] = any(q != j[i] and abs(tw[q] - tw[j[i]]) <= 0.5 for q in tree.query_ball_point(truth[j[i]], 6.0))
+    split = np.zeros(ref.shape[0], dtype=bool)
+    cand_tree = cKDTree(cand) if cand.shape[0] else None
+    for i in np.flatnonzero(~found):
+        if cand_tree is not None:
+            near = [q for q in cand_tree.query_ball_point(ref[i], 1.0) if abs(_wrap(cw[q:q + 1] - rw[i])[0])
+                    < max_d_omega_deg]
+            split[i] = len(near) >= 2
     cat = np.full(ref.shape[0], "other", dtype=object)
     cat[~found & crowded] = "overlap"
+    cat[~found & split] = "split"
     cat[~found & near_edge] = "band_edge"
     cat[~found & same_yz] = "omega"
     cat[found] = "matched"
