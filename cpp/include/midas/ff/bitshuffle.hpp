@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "midas/core/error.hpp"
 #include "midas/core/span.hpp"
@@ -61,22 +62,31 @@ inline std::int64_t bit_unshuffle_block(span<const std::uint8_t> shuffled, std::
             nonzero += b != 0;
         }
     };
-    // Eight columns at a time: one 64-bit word of each of the eight planes of a byte; all-zero
-    // words (nearly all of them in a detector frame) cost one OR each.
+    // Eight columns at a time: one 64-bit word of each of the eight planes of a byte. The planes
+    // are first scanned in order (their rows lie a multiple of 4 kB apart, so reading them side by
+    // side would thrash the cache) to find the words that are non-zero in any of them; only those
+    // (few, in a detector frame) are gathered and transposed.
     const std::size_t n_words = n_cols / 8;
-    for (std::size_t w = 0; w < n_words; ++w) {
-        for (std::size_t j = 0; j < typesize; ++j) {
-            std::uint64_t word[8];
-            std::uint64_t any = 0;
-            for (std::size_t k = 0; k < 8; ++k) {
-                std::memcpy(&word[k], in + (8 * j + k) * n_cols + 8 * w, 8);
-                any |= word[k];
+    std::vector<std::uint64_t> any(n_words);
+    for (std::size_t j = 0; j < typesize && n_words > 0; ++j) {
+        std::fill(any.begin(), any.end(), std::uint64_t{0});
+        for (std::size_t k = 0; k < 8; ++k) {
+            const std::uint8_t* row = in + (8 * j + k) * n_cols;
+            for (std::size_t w = 0; w < n_words; ++w) {
+                std::uint64_t v;
+                std::memcpy(&v, row + 8 * w, 8);
+                any[w] |= v;
             }
-            if (any == 0) continue;
+        }
+        for (std::size_t w = 0; w < n_words; ++w) {
+            if (any[w] == 0) continue;
+            std::uint64_t word[8];
+            for (std::size_t k = 0; k < 8; ++k) std::memcpy(&word[k], in + (8 * j + k) * n_cols + 8 * w, 8);
             for (std::size_t c = 0; c < 8; ++c) {
+                if (((any[w] >> (8 * c)) & 0xFFu) == 0) continue;
                 std::uint64_t x = 0;
                 for (std::size_t k = 0; k < 8; ++k) x |= ((word[k] >> (8 * c)) & 0xFFu) << (8 * k);
-                if (x != 0) undo_column(8 * w + c, j, x);
+                undo_column(8 * w + c, j, x);
             }
         }
     }
