@@ -1,7 +1,7 @@
 """Parallel block reading of detector frames for the peak search.
 
 The peak search is limited by decoding: a 2048² int32 frame of a ``.MIDAS.zip`` is a 16 MB
-Blosc/zstd chunk that takes about 10 ms to decode with numcodecs. :class:`BlockReader` decodes the
+Blosc/zstd chunk that takes about 10 ms to decode with numcodecs (2.6 ms block-wise, below). :class:`BlockReader` decodes the
 frames of a block on several threads at once (the decoders release the GIL) straight into one
 ``(n, n_z, n_y)`` buffer that the C++ search then takes as a whole. It reads the chunk bytes of a
 ``.MIDAS.zip`` itself when the archive has the upstream layout (zarr v2, one frame per chunk, a
