@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "midas/ff/bitshuffle.hpp"
 #include "midas/ff/components.hpp"
 #include "midas/ff/peak_fit.hpp"
 #include "midas/ff/peak_search.hpp"
@@ -71,18 +72,20 @@ py::tuple pv_model_jacobian(const carray<double>& params, const carray<double>& 
     return py::make_tuple(to_numpy(std::move(model), {n}), to_numpy(std::move(jac), {n, m}));
 }
 
-midas::ff::LmOptions lm_options(int max_iterations, double ftol_rel, double xtol_rel, double gtol) {
+midas::ff::LmOptions lm_options(int max_iterations, double ftol_rel, double xtol_rel, double gtol,
+                                double centre_tol_px) {
     midas::ff::LmOptions o;
     o.max_iterations = max_iterations;
     o.ftol_rel = ftol_rel;
     o.xtol_rel = xtol_rel;
     o.gtol = gtol;
+    o.centre_tol_px = centre_tol_px;
     return o;
 }
 
 py::tuple fit_pseudo_voigt(const carray<double>& r_px, const carray<double>& eta_deg, const carray<double>& value,
                            const carray<double>& start, const carray<double>& lower, const carray<double>& upper,
-                           int max_iterations, double ftol_rel, double xtol_rel, double gtol) {
+                           int max_iterations, double ftol_rel, double xtol_rel, double gtol, double centre_tol_px) {
     check_shape(r_px, "r_px", {-1});
     check_shape(eta_deg, "eta_deg", {r_px.shape(0)});
     check_shape(value, "value", {r_px.shape(0)});
@@ -93,7 +96,7 @@ py::tuple fit_pseudo_voigt(const carray<double>& r_px, const carray<double>& eta
     {
         py::gil_scoped_release release;
         res = midas::ff::fit_pseudo_voigt(cspan(r_px), cspan(eta_deg), cspan(value), cspan(start), cspan(lower),
-                                          cspan(upper), lm_options(max_iterations, ftol_rel, xtol_rel, gtol));
+                                          cspan(upper), lm_options(max_iterations, ftol_rel, xtol_rel, gtol, centre_tol_px));
     }
     const auto m = static_cast<py::ssize_t>(res.params.size());
     return py::make_tuple(to_numpy(std::move(res.params), {m}), res.cost, res.iterations, res.status);
@@ -102,7 +105,7 @@ py::tuple fit_pseudo_voigt(const carray<double>& r_px, const carray<double>& eta
 midas::ff::PeakSearchSettings settings_from(double bc_y_px, double bc_z_px, double saturation,
                                             const std::vector<double>& bad_values, int min_nr_px, int max_nr_px,
                                             int max_n_peaks, bool do_peak_fit, int max_iterations, double ftol_rel,
-                                            double xtol_rel, double gtol) {
+                                            double xtol_rel, double gtol, double centre_tol_px) {
     midas::ff::PeakSearchSettings s;
     s.bc_y_px = bc_y_px;
     s.bc_z_px = bc_z_px;
@@ -114,20 +117,20 @@ midas::ff::PeakSearchSettings settings_from(double bc_y_px, double bc_z_px, doub
     s.max_nr_px = max_nr_px;
     s.max_n_peaks = max_n_peaks;
     s.do_peak_fit = do_peak_fit;
-    s.lm = lm_options(max_iterations, ftol_rel, xtol_rel, gtol);
+    s.lm = lm_options(max_iterations, ftol_rel, xtol_rel, gtol, centre_tol_px);
     return s;
 }
 
 py::array_t<double> analyse_region(const carray<double>& y_px, const carray<double>& z_px, const carray<double>& value,
                                    const carray<std::int32_t>& maxima, double threshold, bool mask_touched,
                                    double bc_y_px, double bc_z_px, bool do_peak_fit, int max_iterations,
-                                   double ftol_rel, double xtol_rel, double gtol) {
+                                   double ftol_rel, double xtol_rel, double gtol, double centre_tol_px) {
     check_shape(y_px, "y_px", {-1});
     check_shape(z_px, "z_px", {y_px.shape(0)});
     check_shape(value, "value", {y_px.shape(0)});
     check_shape(maxima, "maxima", {-1});
     const auto s = settings_from(bc_y_px, bc_z_px, 0.0, {}, 0, 0, 0, do_peak_fit, max_iterations, ftol_rel, xtol_rel,
-                                 gtol);
+                                 gtol, centre_tol_px);
     std::vector<double> rows;
     {
         py::gil_scoped_release release;
@@ -157,7 +160,7 @@ py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
                     std::int64_t src_step_y, std::int64_t src_step_z, bool grow, double bc_y_px, double bc_z_px,
                     double saturation,
                     const std::vector<double>& bad_values, int min_nr_px, int max_nr_px, int max_n_peaks,
-                    bool do_peak_fit, int max_iterations, double ftol_rel, double xtol_rel, double gtol) {
+                    bool do_peak_fit, int max_iterations, double ftol_rel, double xtol_rel, double gtol, double centre_tol_px) {
     if (frames.ndim() != 3) throw midas::ParamError("frames must be (n_frames, n_z_raw, n_y_raw)");
     check_shape(dst_start, "dst_start", {-1});
     check_shape(src_start, "src_start", {dst_start.shape(0)});
@@ -186,7 +189,7 @@ py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
     plan.src_step_z = src_step_z;
     plan.grow = grow;
     const auto s = settings_from(bc_y_px, bc_z_px, saturation, bad_values, min_nr_px, max_nr_px, max_n_peaks,
-                                 do_peak_fit, max_iterations, ftol_rel, xtol_rel, gtol);
+                                 do_peak_fit, max_iterations, ftol_rel, xtol_rel, gtol, centre_tol_px);
     std::vector<midas::ff::FramePeaks> res;
     const auto dt = frames.dtype();
     const char kind = dt.kind();
@@ -222,6 +225,19 @@ py::list find_peaks(const py::array& frames, std::int64_t n_y, std::int64_t n_z,
     return out;
 }
 
+std::int64_t bit_unshuffle(const py::buffer& shuffled, std::size_t typesize, py::array_t<std::uint8_t>& out) {
+    const py::buffer_info in = shuffled.request();
+    if (in.ndim != 1 || in.itemsize != 1 || (in.size > 1 && in.strides[0] != 1))
+        throw midas::ParamError("bit_unshuffle: shuffled must be a contiguous 1-D byte buffer");
+    if (out.ndim() != 1 || (out.size() > 1 && out.strides(0) != 1) || !out.writeable())
+        throw midas::ParamError("bit_unshuffle: out must be a writable contiguous 1-D uint8 array");
+    const midas::span<const std::uint8_t> src(static_cast<const std::uint8_t*>(in.ptr),
+                                              static_cast<std::size_t>(in.size));
+    const midas::span<std::uint8_t> dst(out.mutable_data(), static_cast<std::size_t>(out.size()));
+    py::gil_scoped_release release;
+    return midas::ff::bit_unshuffle_block(src, typesize, dst);
+}
+
 }  // namespace
 
 void bind_ff_peaks(py::module_& m) {
@@ -233,18 +249,20 @@ void bind_ff_peaks(py::module_& m) {
           "Pseudo-Voigt sum and its analytic Jacobian: (model (N,), jac (N, m)).");
     m.def("ff_fit_pseudo_voigt", &fit_pseudo_voigt, py::arg("r_px"), py::arg("eta_deg"), py::arg("value"),
           py::arg("start"), py::arg("lower"), py::arg("upper"), py::arg("max_iterations") = 200,
-          py::arg("ftol_rel") = 1e-10, py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12,
+          py::arg("ftol_rel") = 1e-10, py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12, py::arg("centre_tol_px") = 0.0,
           "Bounded Levenberg–Marquardt pseudo-Voigt fit: (params, cost, iterations, status).");
     m.def("ff_analyse_region", &analyse_region, py::arg("y_px"), py::arg("z_px"), py::arg("value"), py::arg("maxima"),
           py::arg("threshold"), py::arg("mask_touched"), py::arg("bc_y_px"), py::arg("bc_z_px"),
           py::arg("do_peak_fit") = true, py::arg("max_iterations") = 200, py::arg("ftol_rel") = 1e-10,
-          py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12, "Fit (or centroid) one region: (n_peaks, 29) rows.");
+          py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12, py::arg("centre_tol_px") = 0.0, "Fit (or centroid) one region: (n_peaks, 29) rows.");
+    m.def("ff_bit_unshuffle", &bit_unshuffle, py::arg("shuffled"), py::arg("typesize"), py::arg("out"),
+          "Undo Blosc's bit shuffle of one block into out; returns the number of non-zero bytes.");
     m.def("ff_find_peaks", &find_peaks, py::arg("frames"), py::arg("n_y"), py::arg("n_z"), py::arg("dst_start"),
           py::arg("src_start"), py::arg("src_stride"), py::arg("length"), py::arg("offset"), py::arg("threshold"),
           py::arg("dark"), py::arg("pixel_class"), py::arg("dark_map"), py::arg("src_origin"), py::arg("src_step_y"),
           py::arg("src_step_z"), py::arg("grow"), py::arg("bc_y_px"),
           py::arg("bc_z_px"), py::arg("saturation"), py::arg("bad_values"), py::arg("min_nr_px"),
           py::arg("max_nr_px"), py::arg("max_n_peaks"), py::arg("do_peak_fit"), py::arg("max_iterations") = 200,
-          py::arg("ftol_rel") = 1e-10, py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12,
+          py::arg("ftol_rel") = 1e-10, py::arg("xtol_rel") = 1e-9, py::arg("gtol") = 1e-12, py::arg("centre_tol_px") = 0.0,
           "Peak search of a batch of frames, OpenMP over frames: list of per-frame tuples.");
 }

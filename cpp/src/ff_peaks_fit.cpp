@@ -143,6 +143,7 @@ LmResult fit_pseudo_voigt(span<const double> r_px, span<const double> eta_deg, s
     std::vector<char> free(m, 1);
     double cost = evaluate(r_px, eta_deg, value, x, n_peaks, true, a, g, jrow);
     double lambda = 1e-3, nu = 2.0;
+    int centre_streak = 0;
     out.status = 5;
     int it = 0;
     for (; it < options.max_iterations; ++it) {
@@ -192,6 +193,16 @@ LmResult fit_pseudo_voigt(span<const double> r_px, span<const double> eta_deg, s
         if (std::isfinite(cost_new) && actual > 0.0) {
             const double rho = predicted > 0.0 ? actual / predicted : 1.0;
             const double rel = (cost - cost_new) / (cost + 1e-300);
+            if (options.centre_tol_px > 0.0) {
+                double moved = 0.0;  // largest centre move of any peak, px
+                for (int j = 0; j < n_peaks; ++j) {
+                    const std::size_t b = 1 + static_cast<std::size_t>(pv_params_per_peak * j);
+                    const double dr = x_new[b + pv_r] - x[b + pv_r];
+                    const double arc = (x_new[b + pv_eta] - x[b + pv_eta]) * 0.017453292519943295 * x_new[b + pv_r];
+                    moved = std::max(moved, std::hypot(dr, arc));
+                }
+                centre_streak = moved < options.centre_tol_px && rel < options.centre_ftol_rel ? centre_streak + 1 : 0;
+            }
             x.swap(x_new);
             a.swap(a_new);
             g.swap(g_new);
@@ -201,6 +212,11 @@ LmResult fit_pseudo_voigt(span<const double> r_px, span<const double> eta_deg, s
             nu = 2.0;
             if (rel <= options.ftol_rel) {
                 out.status = 3;
+                ++it;
+                break;
+            }
+            if (options.centre_tol_px > 0.0 && centre_streak >= options.centre_patience) {
+                out.status = 4;
                 ++it;
                 break;
             }

@@ -176,3 +176,38 @@ def test_lm_settings_are_used() -> None:
     lo, hi = true * 0 + [0, 1, 299, 9.5, 0, .01, .01, .005, .005], true * 0 + [5, 5000, 301, 10.5, 1, 5, 5, 1, 1]
     _p, _c, iters, status = fit_pseudo_voigt(r, e, v, start, lo, hi, LmSettings(max_iterations=2))
     assert iters == 2 and status == 5
+
+
+def test_centre_convergence_stop_keeps_centre_and_intensity() -> None:
+    """Pixel-integrated Gaussian spots (μ → 0: the Lorentzian widths are hardly constrained): the
+    centre-convergence stop saves most iterations and changes centres and integrated intensities
+    by almost nothing."""
+    rng = np.random.default_rng(1)
+    sub = np.linspace(-0.45, 0.45, 10)
+    its_on, its_off = [], []
+    for _ in range(20):
+        cy, cz = 300 * np.sin(0.3) + rng.uniform(-0.5, 0.5), 300 * np.cos(0.3) + rng.uniform(-0.5, 0.5)
+        y, z = _grid(cy, cz, half=4)
+        v = np.zeros(y.size)
+        for a in sub:
+            for b in sub:
+                v += np.exp(-0.5 * ((y + a - cy) ** 2 + (z + b - cz) ** 2))
+        v = np.round(50 * v)
+        keep = v >= 10
+        y, z, v = y[keep], z[keep], v[keep]
+        r, e = np.hypot(y, z), np.degrees(np.arctan2(y, z))
+        k = int(np.argmax(v))
+        de = np.degrees(np.arctan(1 / r[k]))
+        lo = [0, v[k] / 2, r[k] - 1, e[k] - de, 0, 0.01, 0.01, 0.005, 0.005]
+        hi = [10, 5 * v[k], r[k] + 1, e[k] + de, 1, 8, 8, 2, 2]
+        start = [5, v[k], r[k], e[k], 0.5, 1, 1, de, de]
+        on = fit_pseudo_voigt(r, e, v, start, lo, hi)
+        off = fit_pseudo_voigt(r, e, v, start, lo, hi, LmSettings(centre_tol_px=0.0))
+        its_on.append(on[2])
+        its_off.append(off[2])
+        d_centre = np.hypot(on[0][2] - off[0][2], np.radians(on[0][3] - off[0][3]) * off[0][2])
+        assert d_centre < 2e-4
+        integrated = [(pseudo_voigt(p, r, e)[0] - p[0]).sum() for p in (on[0], off[0])]
+        assert integrated[0] == pytest.approx(integrated[1], rel=1e-3)
+        assert on[1] <= off[1] * 1.05
+    assert np.mean(its_on) < 0.5 * np.mean(its_off)

@@ -229,3 +229,22 @@ def render_frame(shape: tuple[int, int], peaks: NDArray[np.float64], bc_y: float
 def peak_centre_px(peak: NDArray[np.float64], bc_y: float, bc_z: float) -> tuple[float, float]:
     """(Y, Z) pixel position of a peak given as (Imax, R, η, ...) around the beam centre."""
     return bc_y + peak[1] * np.sin(np.radians(peak[2])), bc_z + peak[1] * np.cos(np.radians(peak[2]))
+
+
+def bit_unshuffle_block(shuffled: bytes, typesize: int) -> NDArray[np.uint8]:
+    """Undo Blosc's bit shuffle of one block (twin of ``midas/ff/bitshuffle.hpp``).
+
+    The elements are stored as ``typesize·8`` bit planes (plane ``8j + k`` = bit ``k`` of byte ``j``
+    of every element, least significant bit first). c-blosc 1 shuffles only blocks whose length is
+    a multiple of ``8·typesize`` bytes; any other block is stored unchanged.
+    """
+    data = np.frombuffer(shuffled, dtype=np.uint8)
+    n8 = data.size // typesize if data.size % (8 * typesize) == 0 else 0
+    done = n8 * typesize
+    out = data.copy()
+    if n8:
+        bits = np.unpackbits(data[:done].reshape(typesize * 8, n8 // 8), axis=1, bitorder="little")  # (planes, n8)
+        per_byte = bits.reshape(typesize, 8, n8)  # [byte j, bit k, element]
+        elem_bytes = np.packbits(per_byte.transpose(2, 0, 1), axis=2, bitorder="little")[..., 0]  # (n8, typesize)
+        out[:done] = elem_bytes.reshape(-1)
+    return out

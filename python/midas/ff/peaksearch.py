@@ -86,17 +86,27 @@ class LmSettings:
     ftol_rel, xtol_rel, gtol : float
         Relative cost decrease, relative parameter step and scaled-gradient limits
         (defaults 1e-10, 1e-9, 1e-12).
+    centre_tol_px : float
+        Also stop once three accepted steps in a row each moved every peak centre by less than
+        this (px; η counted as arc length) and lowered the cost by less than 0.1 % (default
+        1e-5 px; 0 turns the rule off). The centre and the integrated intensity have then
+        converged; only the Lorentzian widths of a nearly Gaussian peak (μ → 0), which the
+        pixels hardly constrain, would still creep. On upstream's 1440-frame example this cuts
+        the fit iterations about 4× and moves centres by < 3e-5 px and integrated intensities
+        by < 2e-5 (relative); IMax, μ and the Lorentzian widths can differ more.
     """
 
     max_iterations: int = 200
     ftol_rel: float = 1e-10
     xtol_rel: float = 1e-9
     gtol: float = 1e-12
+    centre_tol_px: float = 1e-5
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the compiled kernels."""
         return {"max_iterations": int(self.max_iterations), "ftol_rel": float(self.ftol_rel),
-                "xtol_rel": float(self.xtol_rel), "gtol": float(self.gtol)}
+                "xtol_rel": float(self.xtol_rel), "gtol": float(self.gtol),
+                "centre_tol_px": float(self.centre_tol_px)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,11 +729,10 @@ def search_peaks(
 
             starts = bar(starts, total=len(range(first, stop, block)), desc="peak search", unit="block",
                          disable=False)
-        buf = None
         with BlockReader(frames, nt) as reader, threads(nt):
             for b0 in starts:
                 b1 = min(b0 + block, stop)
-                buf = reader.read(skip_frames + b0, skip_frames + b1, buf)
+                buf = reader.read(skip_frames + b0, skip_frames + b1)
                 for k, res in enumerate(search_frames(buf[: b1 - b0], plan, config)):
                     parts.append((b0 + k - first, res))
                     for key in totals:

@@ -74,6 +74,14 @@ struct LmOptions {
     double ftol_rel = 1e-10;      ///< stop when a step lowers the cost by less than ftol_rel·cost
     double xtol_rel = 1e-9;       ///< stop when every |Δp_i| ≤ xtol_rel·(|p_i| + xtol_rel)
     double gtol = 1e-12;          ///< stop when the scaled projected gradient is below gtol
+    /// Stop (status 4) after `centre_patience` accepted steps in a row that each moved every peak
+    /// centre (R, and η as arc length R·Δη) by less than centre_tol_px and lowered the cost by less
+    /// than centre_ftol_rel·cost; 0 turns the rule off. A peak's centre and integrated intensity
+    /// converge long before the Lorentzian widths of a nearly Gaussian peak (μ → 0), which the data
+    /// hardly constrain and which a strict ftol/xtol would otherwise crawl after.
+    double centre_tol_px = 0.0;
+    double centre_ftol_rel = 1e-3;
+    int centre_patience = 3;
 };
 
 /// Outcome of a fit. `status` follows NLopt's return codes so upstream's returnCode column
