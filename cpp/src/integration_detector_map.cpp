@@ -330,6 +330,10 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
     const std::int64_t n_chunks = (n_z + rows_per_chunk - 1) / rows_per_chunk;
     std::vector<ChunkOut<Real>> chunks(static_cast<std::size_t>(n_chunks));
     const double quantum = settings.fraction_quantum;
+    // a power-of-two quantum has an exact inverse: multiplying by it is the same as dividing
+    int quantum_exp = 0;
+    const bool quantum_pow2 = quantum > 0.0 && std::frexp(quantum, &quantum_exp) == 0.5;
+    const double inv_quantum = quantum_pow2 ? 1.0 / quantum : 0.0;
 
 #pragma omp parallel
     {
@@ -377,7 +381,7 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
                         double f = a / area;
                         if (quantum > 0.0) {
                             cum += f;
-                            const double q = round_half_even(cum / quantum);
+                            const double q = round_half_even(quantum_pow2 ? cum * inv_quantum : cum / quantum);
                             f = (q - prev_q) * quantum;
                             prev_q = q;
                         }

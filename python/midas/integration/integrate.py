@@ -28,7 +28,15 @@ from numpy.typing import ArrayLike, NDArray
 from midas._native import core
 from midas.errors import MidasError, ParamError
 from midas.integration.mapper import IntegrationMap
-from midas.sparse import DeviceCsr, csr_apply, csr_apply_transposed, csr_transpose, gpu_available
+from midas.sparse import (
+    ColumnSteps,
+    DeviceCsr,
+    csr_apply,
+    csr_apply_transposed,
+    csr_column_steps,
+    csr_transpose,
+    gpu_available,
+)
 
 __all__ = ["IntegratedFrames", "Integrator", "lineout_from_cake"]
 
@@ -122,6 +130,10 @@ class Integrator:
         if scatter is None:
             scatter = imap.matrix.n_rows <= SCATTER_MAX_BINS and not use_gpu
         self._transposed = csr_transpose(imap.matrix) if scatter else None
+        # the row form on the CPU reads int16 column steps instead of the int32 indices
+        self._steps: ColumnSteps | None = None
+        if not scatter and not use_gpu:
+            self._steps = csr_column_steps(imap.matrix)
         shape = imap.raw_frame_shape
         self._offset: NDArray[np.float64] | None = None
         self._dark_flat: NDArray[np.float64] | None = None
@@ -146,7 +158,7 @@ class Integrator:
                  offset: NDArray[np.float64] | None) -> NDArray[np.float64]:
         if self._transposed is not None:
             return csr_apply_transposed(self._transposed, x, row_scale=scale, row_offset=offset)
-        return csr_apply(self.map.matrix, x, validate=False, row_scale=scale, row_offset=offset)
+        return csr_apply(self.map.matrix, x, validate=False, row_scale=scale, row_offset=offset, steps=self._steps)
 
     @property
     def uses_gpu(self) -> bool:
