@@ -130,6 +130,7 @@ std::int64_t csr_column_steps(const CsrView<Real>& a, span<std::int32_t> row_bas
             step[static_cast<std::size_t>(k)] = static_cast<std::int16_t>(fits ? d : 0);
             prev = indices[k];
         }
+        if (!fits) std::fill(step.begin() + k0, step.begin() + k1, std::int16_t{0});  // read through indices
         row_base[static_cast<std::size_t>(r)] = fits ? (k1 > k0 ? indices[k0] : 0) : -1;
         n_wide += fits ? 0 : 1;
     }

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from midas import parallel
 from midas._reference import sparse as ref
 from midas.errors import FormatError, ParamError
-from midas.sparse import CsrMatrix, DeviceCsr, csr_apply
+from midas.sparse import CsrMatrix, DeviceCsr, csr_apply, csr_column_steps
 
 
 def random_csr(rng, n_rows=300, n_cols=500, density=0.05, dtype=np.float32) -> CsrMatrix:
@@ -49,6 +49,41 @@ def test_spmv_identical_for_1_and_2_threads(rng):
     with parallel.threads(2):
         y2 = csr_apply(a, x)
     assert y1.tobytes() == y2.tobytes()
+
+
+def wide_csr(rng) -> CsrMatrix:
+    """Rows of sorted columns over 200 000 columns: some steps fit int16, some rows jump further."""
+    n_rows, n_cols = 400, 200_000
+    rows = []
+    for r in range(n_rows):
+        span = 5_000 if r % 3 else 150_000  # every third row needs steps beyond int16
+        start = int(rng.integers(0, n_cols - span))
+        cols = np.unique(rng.integers(start, start + span, int(rng.integers(0, 40))))
+        rows.append(cols)
+    indptr = np.concatenate([[0], np.cumsum([len(c) for c in rows])]).astype(np.int64)
+    indices = np.concatenate(rows).astype(np.int32)
+    return CsrMatrix(indptr, indices, rng.uniform(0, 1, len(indices)).astype(np.float32), n_cols)
+
+
+def test_column_steps_match_the_twin_and_give_the_same_bits(rng):
+    a = wide_csr(rng)
+    steps = csr_column_steps(a)
+    base, step = ref.csr_column_steps(a.indptr, a.indices)
+    np.testing.assert_array_equal(steps.row_base, base)
+    np.testing.assert_array_equal(steps.step, step)
+    assert steps.n_wide_rows == int((base == -1).sum()) > 0
+    assert (base >= 0).sum() > 0
+    x = rng.uniform(0, 1000, (5, a.n_cols)).astype(np.float32)
+    scale = rng.uniform(0.5, 2, a.n_rows)
+    offset = rng.uniform(0, 1, a.n_rows)
+    want = csr_apply(a, x, row_scale=scale, row_offset=offset)
+    for n_threads in (1, 2):
+        with parallel.threads(n_threads):
+            got = csr_apply(a, x, row_scale=scale, row_offset=offset, steps=steps)
+            single = np.stack([csr_apply(a, x[f], row_scale=scale, row_offset=offset, steps=steps) for f in range(5)])
+        assert got.tobytes() == want.tobytes()
+        assert single.tobytes() == want.tobytes()
+    np.testing.assert_allclose(want, scale * (ref.csr_spmv(a.indptr, a.indices, a.data, x) - offset), rtol=1e-13)
 
 
 def test_invalid_csr_raises_format_error(rng):

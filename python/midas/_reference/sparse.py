@@ -17,3 +17,21 @@ def csr_spmv(indptr: NDArray[np.int64], indices: NDArray[np.int32], data: NDArra
         w = data[k0:k1].astype(np.float64)
         y[:, r] = x[:, cols].astype(np.float64) @ w
     return y
+
+
+def csr_column_steps(indptr: NDArray[np.int64], indices: NDArray[np.int32]) -> tuple[NDArray[np.int32], NDArray[np.int16]]:
+    """Twin of ``midas::sparse::csr_column_steps``: (row_base, step); rows whose steps leave int16 get base -1, steps 0."""
+    n_rows = len(indptr) - 1
+    base = np.zeros(n_rows, dtype=np.int32)
+    step = np.zeros(len(indices), dtype=np.int16)
+    for r in range(n_rows):
+        k0, k1 = int(indptr[r]), int(indptr[r + 1])
+        if k1 == k0:
+            continue
+        d = np.diff(indices[k0:k1].astype(np.int64), prepend=np.int64(indices[k0]))
+        if np.all((d >= -(2**15)) & (d < 2**15)):
+            base[r] = indices[k0]
+            step[k0:k1] = d
+        else:
+            base[r] = -1
+    return base, step

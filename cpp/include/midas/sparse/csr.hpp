@@ -41,7 +41,7 @@ void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, s
 /// Column steps: a compact copy of a CSR matrix's column indices for the CPU product. Entry k of
 /// row r has column row_base[r] + Σ step[indptr[r] + 1 .. k] (step[indptr[r]] = 0), i.e. the
 /// int16 step from the previous entry of its row. A row whose steps do not all fit int16 has
-/// row_base = −1 and is read through `indices` instead. For an integration matrix (rows in pixel
+/// row_base = −1 (and steps 0) and is read through `indices` instead. For an integration matrix (rows in pixel
 /// order, neighbouring pixels) this cuts the bytes per entry from 8 to 6.
 struct ColumnSteps {
     span<const std::int32_t> row_base;  ///< n_rows
