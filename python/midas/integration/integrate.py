@@ -160,6 +160,26 @@ class Integrator:
             return csr_apply_transposed(self._transposed, x, row_scale=scale, row_offset=offset)
         return csr_apply(self.map.matrix, x, validate=False, row_scale=scale, row_offset=offset, steps=self._steps)
 
+    def cpu_pass_bytes(self) -> int:
+        """Bytes of matrix one CPU pass reads: weights, row pointers and column indices as used
+        (int16 column steps + row bases for the row form, the transpose for the scatter form)."""
+        if self._transposed is not None:
+            t = self._transposed
+            return int(t.indptr.nbytes + t.indices.nbytes + t.data.nbytes)
+        m = self.map.matrix
+        if self._steps is None:
+            return int(m.indptr.nbytes + m.indices.nbytes + m.data.nbytes)
+        return int(m.indptr.nbytes + m.data.nbytes + self._steps.step.nbytes + self._steps.row_base.nbytes)
+
+    def extra_bytes(self) -> int:
+        """Bytes the integrator holds on top of its map (column steps or the transpose)."""
+        if self._transposed is not None:
+            t = self._transposed
+            return int(t.indptr.nbytes + t.indices.nbytes + t.data.nbytes)
+        if self._steps is not None:
+            return int(self._steps.step.nbytes + self._steps.row_base.nbytes)
+        return 0
+
     @property
     def uses_gpu(self) -> bool:
         """True when the CSR product runs on the GPU."""
