@@ -12,7 +12,8 @@ Measured in one run, on the same frame and the same bin counts (1000 R × 72 η,
   the bandwidth),
 - CPU seconds (user + system, all threads) of the midas build next to its wall time,
 - resident memory of each map (map MB: the CSR arrays; +CPU MB: what the CPU integrator holds on
-  top, int16 column steps or the 1-D transpose; RSS+: resident growth over the build).
+  top, the banded copy or the 1-D transpose; RSS+: resident growth over the build; setup: time
+  to construct the Integrator, which builds that copy).
 
 Usage: ``PYTHONPATH=python python3 benchmarks/bench_integration.py [--threads 2] [--repeat 5]``.
 pyFAI is optional (``pip install pyFAI``); without it only the midas numbers are printed.
@@ -109,7 +110,7 @@ def main() -> None:
     cases = [("1000 R x 72 eta", 72), ("1000 R x 360 eta", 360), ("1-D 1000", 1)]
     print(f"{'case':18s} {'midas build':>11s} {'(cpu)':>6s} {'pyFAI build':>11s} {'ratio':>6s} | {'midas/frame':>11s} "
           f"{'x8 /frame':>9s} {'pyFAI/frame':>11s} {'ratio':>6s} {'ratio x8':>8s} | {'bw time':>7s} "
-          f"{'/bw':>5s} | {'map MB':>6s} {'+CPU MB':>7s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s}")
+          f"{'/bw':>5s} | {'map MB':>6s} {'+CPU MB':>7s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s} | {'setup':>6s}")
     for name, n_eta in cases:
         print(bench_case(name, n_eta, det, frame, r_max, bw, args.repeat, g if have_pyfai else None))
     ok, why = gpu_available()
@@ -134,7 +135,9 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
     m = imap.matrix
     map_mb = (m.indices.nbytes + m.data.nbytes + m.indptr.nbytes + imap.bin_area.nbytes
               + imap.row_scale.nbytes) / 2**20
-    integ = Integrator(imap)
+    t0 = time.perf_counter()
+    integ = Integrator(imap)  # builds the CPU pass's banded copy (2-D) or transpose (1-D)
+    t_setup = time.perf_counter() - t0
     t1 = best_of(lambda: integ.integrate(frame), repeat)
     t8 = best_of(lambda: integ.integrate(frames8), max(2, repeat // 2)) / 8
     # one pass reads the matrix (in the form the CPU pass reads it), the frame and the row scales,
@@ -168,7 +171,7 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
     line = (f"{name:18s} {t_build:10.2f}s {c_build:5.2f}s {pf_build:10.2f}s {pf_build / t_build:6.2f} | {t1 * 1e3:9.2f}ms "
             f"{t8 * 1e3:7.2f}ms {pf_frame * 1e3:9.2f}ms {pf_frame / t1:6.2f} {pf_frame / t8:8.2f} | "
             f"{t_bw * 1e3:5.2f}ms {t1 / t_bw:5.2f} | {map_mb:6.0f} {integ.extra_bytes() / 2**20:7.0f} {rss_map:7.0f} "
-            f"{pf_rss:10.0f}")
+            f"{pf_rss:10.0f} | {t_setup:5.2f}s")
     ok, why = gpu_available()
     if ok:
         dev = Integrator(imap, use_gpu=True)

@@ -7,6 +7,7 @@
 
 #include "midas/core/error.hpp"
 #include "midas/core/parallel.hpp"
+#include "midas/sparse/lane_sums.hpp"
 
 namespace midas::sparse {
 
@@ -42,104 +43,22 @@ void validate(const CsrView<Real>& a) {
 
 namespace {
 
-constexpr int lanes = 4;  // interleaved partial sums per (row, frame): hides the add latency
-
-// Sums of one row for a block of B frames. Entry k0 + lanes·m + l goes to partial sum l of its
-// frame, and the partial sums are combined as (s0 + s1) + (s2 + s3): a fixed order that does not
-// depend on the thread count or on the number of frames in the block.
-template <int B, class Real, class In>
-inline void row_sums(const Real* data, const std::int32_t* indices, std::int64_t k0, std::int64_t k1,
-                     const In* x, std::int64_t n_cols, double* out) {
-    double acc[B][lanes];
-    for (int b = 0; b < B; ++b)
-        for (int l = 0; l < lanes; ++l) acc[b][l] = 0.0;
-    std::int64_t k = k0;
-    for (; k + lanes <= k1; k += lanes) {
-        for (int l = 0; l < lanes; ++l) {
-            const double w = static_cast<double>(data[k + l]);
-            const std::int64_t c = indices[k + l];
-            for (int b = 0; b < B; ++b) acc[b][l] += w * static_cast<double>(x[b * n_cols + c]);
-        }
-    }
-    for (int l = 0; k < k1; ++k, ++l) {
-        const double w = static_cast<double>(data[k]);
-        const std::int64_t c = indices[k];
-        for (int b = 0; b < B; ++b) acc[b][l] += w * static_cast<double>(x[b * n_cols + c]);
-    }
-    for (int b = 0; b < B; ++b) out[b] = (acc[b][0] + acc[b][1]) + (acc[b][2] + acc[b][3]);
-}
-
-// The same sums with the columns from int16 steps: p walks along frame 0 from the row's base.
-template <int B, class Real, class In>
-inline void row_sums_steps(const Real* data, const std::int16_t* step, std::int64_t k0, std::int64_t k1,
-                           const In* x_base, std::int64_t n_cols, double* out) {
-    double acc[B][lanes];
-    for (int b = 0; b < B; ++b)
-        for (int l = 0; l < lanes; ++l) acc[b][l] = 0.0;
-    const In* p = x_base;
-    std::int64_t k = k0;
-    for (; k + lanes <= k1; k += lanes) {
-        for (int l = 0; l < lanes; ++l) {
-            p += step[k + l];
-            const double w = static_cast<double>(data[k + l]);
-            for (int b = 0; b < B; ++b) acc[b][l] += w * static_cast<double>(p[b * n_cols]);
-        }
-    }
-    for (int l = 0; k < k1; ++k, ++l) {
-        p += step[k];
-        const double w = static_cast<double>(data[k]);
-        for (int b = 0; b < B; ++b) acc[b][l] += w * static_cast<double>(p[b * n_cols]);
-    }
-    for (int b = 0; b < B; ++b) out[b] = (acc[b][0] + acc[b][1]) + (acc[b][2] + acc[b][3]);
-}
+using detail::row_sums;
 
 // One row for frames [0, B) of xf (frames n_cols apart): its entries, read for B frames at once.
 template <int B, class Real, class In>
-inline void row_frames(const CsrView<Real>& a, const ColumnSteps* steps, std::int64_t r, const In* xf, double* acc) {
-    const std::int64_t k0 = a.indptr[static_cast<std::size_t>(r)];
-    const std::int64_t k1 = a.indptr[static_cast<std::size_t>(r) + 1];
-    if (steps && steps->row_base[static_cast<std::size_t>(r)] >= 0)
-        row_sums_steps<B>(a.data.data(), steps->step.data(), k0, k1, xf + steps->row_base[static_cast<std::size_t>(r)],
-                          a.n_cols, acc);
-    else
-        row_sums<B>(a.data.data(), a.indices.data(), k0, k1, xf, a.n_cols, acc);
+inline void row_frames(const CsrView<Real>& a, std::int64_t r, const In* xf, double* acc) {
+    row_sums<B>(a.data.data(), a.indices.data(), a.indptr[static_cast<std::size_t>(r)],
+                a.indptr[static_cast<std::size_t>(r) + 1], xf, a.n_cols, acc);
 }
 
 constexpr std::int64_t rows_blocks_per_thread = 16;  // dynamic hand-out of nnz-balanced row blocks
 
 }  // namespace
 
-template <class Real>
-std::int64_t csr_column_steps(const CsrView<Real>& a, span<std::int32_t> row_base, span<std::int16_t> step) {
-    if (row_base.size() != static_cast<std::size_t>(a.n_rows) || step.size() != a.indices.size())
-        throw ParamError("csr_column_steps: row_base has " + std::to_string(row_base.size()) + " and step " +
-                         std::to_string(step.size()) + " values, expected n_rows = " + std::to_string(a.n_rows) +
-                         " and nnz = " + std::to_string(a.indices.size()));
-    const std::int64_t* indptr = a.indptr.data();
-    const std::int32_t* indices = a.indices.data();
-    std::int64_t n_wide = 0;
-#pragma omp parallel for schedule(static) reduction(+ : n_wide)
-    for (std::int64_t r = 0; r < a.n_rows; ++r) {
-        const std::int64_t k0 = indptr[r];
-        const std::int64_t k1 = indptr[r + 1];
-        std::int32_t prev = k1 > k0 ? indices[k0] : 0;
-        bool fits = true;
-        for (std::int64_t k = k0; k < k1; ++k) {
-            const std::int64_t d = static_cast<std::int64_t>(indices[k]) - prev;
-            fits = fits && d >= INT16_MIN && d <= INT16_MAX;
-            step[static_cast<std::size_t>(k)] = static_cast<std::int16_t>(fits ? d : 0);
-            prev = indices[k];
-        }
-        if (!fits) std::fill(step.begin() + k0, step.begin() + k1, std::int16_t{0});  // read through indices
-        row_base[static_cast<std::size_t>(r)] = fits ? (k1 > k0 ? indices[k0] : 0) : -1;
-        n_wide += fits ? 0 : 1;
-    }
-    return n_wide;
-}
-
 template <class Real, class In>
 void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<const double> row_scale,
-                     span<const double> row_offset, span<double> y, const ColumnSteps* steps) {
+                     span<const double> row_offset, span<double> y) {
     if (n_frames < 0) throw ParamError("csr_spmv: n_frames = " + std::to_string(n_frames) + " < 0");
     if (x.size() != static_cast<std::size_t>(n_frames * a.n_cols))
         throw ParamError("csr_spmv: x has " + std::to_string(x.size()) + " values, expected n_frames × n_cols = " +
@@ -153,11 +72,6 @@ void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_fr
     if (!row_offset.empty() && row_offset.size() != static_cast<std::size_t>(a.n_rows))
         throw ParamError("csr_spmv: row_offset has " + std::to_string(row_offset.size()) +
                          " values, expected n_rows = " + std::to_string(a.n_rows));
-    if (steps && (steps->row_base.size() != static_cast<std::size_t>(a.n_rows) ||
-                  steps->step.size() != a.indices.size()))
-        throw ParamError("csr_spmv: column steps have " + std::to_string(steps->row_base.size()) + " row bases and " +
-                         std::to_string(steps->step.size()) + " steps, expected n_rows = " + std::to_string(a.n_rows) +
-                         " and nnz = " + std::to_string(a.indices.size()));
     const std::int64_t n_rows = a.n_rows;
     const std::int64_t n_cols = a.n_cols;
     const std::int64_t* indptr = a.indptr.data();
@@ -194,11 +108,11 @@ void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_fr
             double acc[block];
             std::int64_t f = 0;
             for (; f + block <= n_frames; f += block) {
-                row_frames<block>(a, steps, r, xp + f * n_cols, acc);
+                row_frames<block>(a, r, xp + f * n_cols, acc);
                 for (int b = 0; b < block; ++b) yp[(f + b) * n_rows + r] = s * (acc[b] - o);
             }
             for (; f < n_frames; ++f) {
-                row_frames<1>(a, steps, r, xp + f * n_cols, acc);
+                row_frames<1>(a, r, xp + f * n_cols, acc);
                 yp[f * n_rows + r] = s * (acc[0] - o);
             }
         }
@@ -285,39 +199,37 @@ void csr_scatter_spmv_affine(const CsrView<Real>& at, span<const In> x, std::int
 }
 
 template void validate<float>(const CsrView<float>&);
-template std::int64_t csr_column_steps<float>(const CsrView<float>&, span<std::int32_t>, span<std::int16_t>);
-template std::int64_t csr_column_steps<double>(const CsrView<double>&, span<std::int32_t>, span<std::int16_t>);
 template void validate<double>(const CsrView<double>&);
 template void csr_spmv<float, float>(const CsrView<float>&, span<const float>, std::int64_t, span<double>);
 template void csr_spmv_affine<float, float>(const CsrView<float>&, span<const float>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<float, double>(const CsrView<float>&, span<const double>, std::int64_t, span<double>);
 template void csr_spmv_affine<float, double>(const CsrView<float>&, span<const double>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<float, std::uint16_t>(const CsrView<float>&, span<const std::uint16_t>, std::int64_t, span<double>);
 template void csr_spmv_affine<float, std::uint16_t>(const CsrView<float>&, span<const std::uint16_t>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<float, std::int32_t>(const CsrView<float>&, span<const std::int32_t>, std::int64_t, span<double>);
 template void csr_spmv_affine<float, std::int32_t>(const CsrView<float>&, span<const std::int32_t>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<float, std::uint32_t>(const CsrView<float>&, span<const std::uint32_t>, std::int64_t, span<double>);
 template void csr_spmv_affine<float, std::uint32_t>(const CsrView<float>&, span<const std::uint32_t>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, float>(const CsrView<double>&, span<const float>, std::int64_t, span<double>);
 template void csr_spmv_affine<double, float>(const CsrView<double>&, span<const float>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, double>(const CsrView<double>&, span<const double>, std::int64_t, span<double>);
 template void csr_spmv_affine<double, double>(const CsrView<double>&, span<const double>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, std::uint16_t>(const CsrView<double>&, span<const std::uint16_t>, std::int64_t, span<double>);
 template void csr_spmv_affine<double, std::uint16_t>(const CsrView<double>&, span<const std::uint16_t>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, std::int32_t>(const CsrView<double>&, span<const std::int32_t>, std::int64_t, span<double>);
 template void csr_spmv_affine<double, std::int32_t>(const CsrView<double>&, span<const std::int32_t>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 template void csr_spmv<double, std::uint32_t>(const CsrView<double>&, span<const std::uint32_t>, std::int64_t, span<double>);
 template void csr_spmv_affine<double, std::uint32_t>(const CsrView<double>&, span<const std::uint32_t>, std::int64_t,
-                                              span<const double>, span<const double>, span<double>, const ColumnSteps*);
+                                              span<const double>, span<const double>, span<double>);
 
 template void csr_transpose<float>(const CsrView<float>&, std::vector<std::int64_t>&, std::vector<std::int32_t>&,
                                  std::vector<float>&);

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from midas import parallel
 from midas._reference import sparse as ref
 from midas.errors import FormatError, ParamError
-from midas.sparse import CsrMatrix, DeviceCsr, csr_apply, csr_column_steps
+from midas.sparse import CsrMatrix, DeviceCsr, banded_apply, csr_apply, csr_banded
 
 
 def random_csr(rng, n_rows=300, n_cols=500, density=0.05, dtype=np.float32) -> CsrMatrix:
@@ -65,25 +65,27 @@ def wide_csr(rng) -> CsrMatrix:
     return CsrMatrix(indptr, indices, rng.uniform(0, 1, len(indices)).astype(np.float32), n_cols)
 
 
-def test_column_steps_match_the_twin_and_give_the_same_bits(rng):
+@pytest.mark.parametrize("band_cols", [1024, 2**14])
+def test_banded_copy_matches_the_twin_and_the_product(rng, band_cols):
     a = wide_csr(rng)
-    steps = csr_column_steps(a)
-    base, step = ref.csr_column_steps(a.indptr, a.indices)
-    np.testing.assert_array_equal(steps.row_base, base)
-    np.testing.assert_array_equal(steps.step, step)
-    assert steps.n_wide_rows == int((base == -1).sum()) > 0
-    assert (base >= 0).sum() > 0
-    x = rng.uniform(0, 1000, (5, a.n_cols)).astype(np.float32)
+    b = csr_banded(a, band_cols)
+    want = ref.csr_banded(a.indptr, a.indices, a.data, a.n_cols, band_cols)
+    for name, arr in want.items():
+        np.testing.assert_array_equal(getattr(b, name), arr, err_msg=name)
+    assert b.seg_base.size > a.n_rows  # rows were cut at band changes and at steps beyond int16
+    x = rng.uniform(0, 1000, (11, a.n_cols)).astype(np.float32)
     scale = rng.uniform(0.5, 2, a.n_rows)
     offset = rng.uniform(0, 1, a.n_rows)
-    want = csr_apply(a, x, row_scale=scale, row_offset=offset)
+    got = banded_apply(b, x, row_scale=scale, row_offset=offset)
+    np.testing.assert_allclose(got, scale * (ref.csr_spmv(a.indptr, a.indices, a.data, x) - offset), rtol=1e-13)
     for n_threads in (1, 2):
         with parallel.threads(n_threads):
-            got = csr_apply(a, x, row_scale=scale, row_offset=offset, steps=steps)
-            single = np.stack([csr_apply(a, x[f], row_scale=scale, row_offset=offset, steps=steps) for f in range(5)])
-        assert got.tobytes() == want.tobytes()
-        assert single.tobytes() == want.tobytes()
-    np.testing.assert_allclose(want, scale * (ref.csr_spmv(a.indptr, a.indices, a.data, x) - offset), rtol=1e-13)
+            again = banded_apply(b, x, row_scale=scale, row_offset=offset)
+            single = np.stack([banded_apply(b, x[f], row_scale=scale, row_offset=offset) for f in range(len(x))])
+        assert again.tobytes() == got.tobytes()
+        assert single.tobytes() == got.tobytes()
+    with pytest.raises(ParamError, match="power of two"):
+        csr_banded(a, 1000)
 
 
 def test_invalid_csr_raises_format_error(rng):

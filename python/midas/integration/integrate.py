@@ -29,11 +29,12 @@ from midas._native import core
 from midas.errors import MidasError, ParamError
 from midas.integration.mapper import IntegrationMap
 from midas.sparse import (
-    ColumnSteps,
+    BandedCsr,
     DeviceCsr,
+    banded_apply,
     csr_apply,
     csr_apply_transposed,
-    csr_column_steps,
+    csr_banded,
     csr_transpose,
     gpu_available,
 )
@@ -114,7 +115,10 @@ class Integrator:
         entries on the device, results within float32 rounding of the CPU ones.
     scatter : bool or None
         Apply the matrix from its transpose (see :data:`SCATTER_MAX_BINS`); None chooses by the
-        number of bins. Results differ from the row form only in the last bits.
+        number of bins. Otherwise the CPU applies its column-band-major copy
+        (:class:`~midas.sparse.BandedCsr`, built here, about 6 bytes per entry), which works
+        through a frame a few detector rows at a time. Either form differs from the plain CSR
+        product only in the last bits.
 
     Raises
     ------
@@ -130,10 +134,8 @@ class Integrator:
         if scatter is None:
             scatter = imap.matrix.n_rows <= SCATTER_MAX_BINS and not use_gpu
         self._transposed = csr_transpose(imap.matrix) if scatter else None
-        # the row form on the CPU reads int16 column steps instead of the int32 indices
-        self._steps: ColumnSteps | None = None
-        if not scatter and not use_gpu:
-            self._steps = csr_column_steps(imap.matrix)
+        # the row form on the CPU works through the frame band by band (see BandedCsr)
+        self._banded: BandedCsr | None = None if scatter or use_gpu else csr_banded(imap.matrix)
         shape = imap.raw_frame_shape
         self._offset: NDArray[np.float64] | None = None
         self._dark_flat: NDArray[np.float64] | None = None
@@ -158,27 +160,23 @@ class Integrator:
                  offset: NDArray[np.float64] | None) -> NDArray[np.float64]:
         if self._transposed is not None:
             return csr_apply_transposed(self._transposed, x, row_scale=scale, row_offset=offset)
-        return csr_apply(self.map.matrix, x, validate=False, row_scale=scale, row_offset=offset, steps=self._steps)
+        if self._banded is not None:
+            return banded_apply(self._banded, x, row_scale=scale, row_offset=offset)
+        return csr_apply(self.map.matrix, x, validate=False, row_scale=scale, row_offset=offset)
 
     def cpu_pass_bytes(self) -> int:
-        """Bytes of matrix one CPU pass reads: weights, row pointers and column indices as used
-        (int16 column steps + row bases for the row form, the transpose for the scatter form)."""
+        """Bytes of matrix one CPU pass reads (the banded copy, the transpose, or the CSR matrix)."""
+        if self._banded is not None:
+            return self._banded.nbytes
         if self._transposed is not None:
             t = self._transposed
             return int(t.indptr.nbytes + t.indices.nbytes + t.data.nbytes)
         m = self.map.matrix
-        if self._steps is None:
-            return int(m.indptr.nbytes + m.indices.nbytes + m.data.nbytes)
-        return int(m.indptr.nbytes + m.data.nbytes + self._steps.step.nbytes + self._steps.row_base.nbytes)
+        return int(m.indptr.nbytes + m.indices.nbytes + m.data.nbytes)
 
     def extra_bytes(self) -> int:
-        """Bytes the integrator holds on top of its map (column steps or the transpose)."""
-        if self._transposed is not None:
-            t = self._transposed
-            return int(t.indptr.nbytes + t.indices.nbytes + t.data.nbytes)
-        if self._steps is not None:
-            return int(self._steps.step.nbytes + self._steps.row_base.nbytes)
-        return 0
+        """Bytes the integrator holds on top of its map (the banded copy or the transpose)."""
+        return 0 if self._banded is None and self._transposed is None else self.cpu_pass_bytes()
 
     @property
     def uses_gpu(self) -> bool:

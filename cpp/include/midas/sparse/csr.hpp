@@ -38,33 +38,17 @@ void validate(const CsrView<Real>& a);
 template <class Real, class In>
 void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<double> y);
 
-/// Column steps: a compact copy of a CSR matrix's column indices for the CPU product. Entry k of
-/// row r has column row_base[r] + Σ step[indptr[r] + 1 .. k] (step[indptr[r]] = 0), i.e. the
-/// int16 step from the previous entry of its row. A row whose steps do not all fit int16 has
-/// row_base = −1 (and steps 0) and is read through `indices` instead. For an integration matrix (rows in pixel
-/// order, neighbouring pixels) this cuts the bytes per entry from 8 to 6.
-struct ColumnSteps {
-    span<const std::int32_t> row_base;  ///< n_rows
-    span<const std::int16_t> step;      ///< nnz
-};
-
-/// Fill row_base (n_rows) and step (nnz) of `a`; returns the number of rows left to `indices`.
-/// Throws ParamError on size mismatches.
-template <class Real>
-std::int64_t csr_column_steps(const CsrView<Real>& a, span<std::int32_t> row_base, span<std::int16_t> step);
-
 /// Affine variant: y[f, r] = row_scale[r] · (Σ_k a.data[k] · x[f, a.indices[k]] − row_offset[r]).
 ///
 /// Either span may be empty (scale 1, offset 0). Integration uses it to apply the per-bin
 /// 1/area normalisation and to subtract a dark frame's (pre-multiplied) contribution within the
-/// same pass. A scale of NaN marks a row whose output is undefined (a masked bin). With `steps`
-/// (from csr_column_steps) the columns are read from it instead of a.indices: same values and
-/// summation order, so the same bits, with fewer bytes read. Rows are cut into blocks of about
-/// equal entry counts, handed out dynamically; a row is always summed by one thread in entry
-/// order, so the result does not depend on the thread count or the batch size.
+/// same pass. A scale of NaN marks a row whose output is undefined (a masked bin). Rows are cut
+/// into blocks of about equal entry counts, handed out dynamically; a row is always summed by one
+/// thread in entry order, so the result does not depend on the thread count or the batch size.
+/// (Integration on the CPU uses the banded copy of midas/sparse/banded.hpp instead.)
 template <class Real, class In>
 void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<const double> row_scale,
-                     span<const double> row_offset, span<double> y, const ColumnSteps* steps = nullptr);
+                     span<const double> row_offset, span<double> y);
 
 /// The transpose of a CSR matrix, as CSR (rows of the result = columns of `a`). Entries of each
 /// result row keep the row order of `a`. Throws midas::FormatError on invalid column indices.
