@@ -43,13 +43,14 @@ void validate(const CsrView<Real>& a) {
 
 namespace {
 
-using detail::row_sums;
+using detail::IndexColumns;
+using detail::lane_sums;
 
 // One row for frames [0, B) of xf (frames n_cols apart): its entries, read for B frames at once.
 template <int B, class Real, class In>
 inline void row_frames(const CsrView<Real>& a, std::int64_t r, const In* xf, double* acc) {
-    row_sums<B>(a.data.data(), a.indices.data(), a.indptr[static_cast<std::size_t>(r)],
-                a.indptr[static_cast<std::size_t>(r) + 1], xf, a.n_cols, acc);
+    lane_sums<B>(a.data.data(), a.indptr[static_cast<std::size_t>(r)], a.indptr[static_cast<std::size_t>(r) + 1],
+                 IndexColumns<In>{a.indices.data(), xf}, a.n_cols, acc);
 }
 
 constexpr std::int64_t rows_blocks_per_thread = 16;  // dynamic hand-out of nnz-balanced row blocks

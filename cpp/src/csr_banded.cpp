@@ -148,13 +148,14 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
                 double* out = part + s * chunk;
                 std::int64_t f = 0;
                 for (; f + frames_per_read <= nf; f += frames_per_read) {
-                    detail::row_sums_steps<frames_per_read>(data, step, seg_ptr[s], seg_ptr[s + 1],
-                                                            xf + f * n_cols + seg_base[s], n_cols, acc);
+                    detail::lane_sums<frames_per_read>(data, seg_ptr[s], seg_ptr[s + 1],
+                                                       detail::StepColumns<In>{step, xf + f * n_cols + seg_base[s]},
+                                                       n_cols, acc);
                     for (int i = 0; i < frames_per_read; ++i) out[f + i] = acc[i];
                 }
                 for (; f < nf; ++f) {
-                    detail::row_sums_steps<1>(data, step, seg_ptr[s], seg_ptr[s + 1], xf + f * n_cols + seg_base[s],
-                                              n_cols, acc);
+                    detail::lane_sums<1>(data, seg_ptr[s], seg_ptr[s + 1],
+                                         detail::StepColumns<In>{step, xf + f * n_cols + seg_base[s]}, n_cols, acc);
                     out[f] = acc[0];
                 }
             }

@@ -9,6 +9,7 @@ matrix resident across frames (:class:`DeviceCsr`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,8 +17,18 @@ from numpy.typing import NDArray
 from midas._native import core, cuda
 from midas.errors import MidasError, ParamError
 
-__all__ = ["BAND_COLS", "BandedCsr", "CsrMatrix", "banded_apply", "csr_apply", "csr_banded", "csr_transpose",
-           "csr_apply_transposed", "DeviceCsr", "gpu_available"]
+__all__ = [
+    "BAND_COLS",
+    "BandedCsr",
+    "CsrMatrix",
+    "DeviceCsr",
+    "banded_apply",
+    "csr_apply",
+    "csr_apply_transposed",
+    "csr_banded",
+    "csr_transpose",
+    "gpu_available",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,17 +152,28 @@ def csr_banded(matrix: CsrMatrix, band_cols: int = BAND_COLS) -> BandedCsr:
     return BandedCsr(n_cols=int(matrix.n_cols), band_cols=int(band_cols), **d)
 
 
-def _frames_2d(matrix: CsrMatrix, frames: NDArray[np.generic]) -> tuple[NDArray[np.generic], bool]:
+def _frames_2d(n_cols: int, frames: NDArray[np.generic]) -> tuple[NDArray[np.generic], bool]:
     x = np.asarray(frames)
-    if x.ndim >= 2 and int(np.prod(x.shape[1:])) == matrix.n_cols:
-        return x.reshape(x.shape[0], matrix.n_cols), False
-    if x.ndim in (1, 2) and x.size == matrix.n_cols:
-        return x.reshape(1, matrix.n_cols), True
+    if x.ndim >= 2 and int(np.prod(x.shape[1:])) == n_cols:
+        return x.reshape(x.shape[0], n_cols), False
+    if x.ndim in (1, 2) and x.size == n_cols:
+        return x.reshape(1, n_cols), True
     raise ParamError(
-        f"frames of shape {x.shape} do not match the matrix: expected ({matrix.n_cols},), "
-        f"(n_frames, {matrix.n_cols}) or (n_frames, NrPixelsZ, NrPixelsY) with "
-        f"NrPixelsZ·NrPixelsY = {matrix.n_cols}"
+        f"frames of shape {x.shape} do not match the matrix: expected ({n_cols},), "
+        f"(n_frames, {n_cols}) or (n_frames, NrPixelsZ, NrPixelsY) with "
+        f"NrPixelsZ·NrPixelsY = {n_cols}"
     )
+
+
+def _product_inputs(n_cols: int, frames: NDArray[np.generic], row_scale: NDArray[np.float64] | None,
+                    row_offset: NDArray[np.float64] | None) -> tuple[NDArray[np.generic], bool, Any, Any]:
+    """(frames as contiguous (n_frames, n_cols) in a native dtype, single-frame flag, scale, offset)."""
+    x, single = _frames_2d(n_cols, frames)
+    if x.dtype.type not in _NATIVE_FRAME_DTYPES:
+        x = x.astype(np.float32)
+    scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float64)
+    offset = None if row_offset is None else np.ascontiguousarray(row_offset, dtype=np.float64)
+    return np.ascontiguousarray(x), single, scale, offset
 
 
 _NATIVE_FRAME_DTYPES = (np.float32, np.float64, np.uint16, np.int32, np.uint32)
@@ -189,12 +211,7 @@ def csr_apply(matrix: CsrMatrix, frames: NDArray[np.generic], *, validate: bool 
     FormatError
         A structurally invalid matrix (with ``validate``).
     """
-    x, single = _frames_2d(matrix, frames)
-    if x.dtype.type not in _NATIVE_FRAME_DTYPES:
-        x = x.astype(np.float32)
-    x = np.ascontiguousarray(x)
-    scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float64)
-    offset = None if row_offset is None else np.ascontiguousarray(row_offset, dtype=np.float64)
+    x, single, scale, offset = _product_inputs(matrix.n_cols, frames, row_scale, row_offset)
     y = core().csr_spmv(matrix.indptr, matrix.indices, matrix.data, int(matrix.n_cols), x, bool(validate),
                         scale, offset)
     return y[0] if single else y
@@ -241,14 +258,7 @@ def csr_apply_transposed(matrix_t: CsrMatrix, frames: NDArray[np.generic], *,
     ParamError
         Frames whose size does not match.
     """
-    n_pix = matrix_t.n_rows
-    probe = CsrMatrix(matrix_t.indptr[:1], matrix_t.indices[:0], matrix_t.data[:0], n_pix)
-    x, single = _frames_2d(probe, frames)
-    if x.dtype.type not in _NATIVE_FRAME_DTYPES:
-        x = x.astype(np.float32)
-    x = np.ascontiguousarray(x)
-    scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float64)
-    offset = None if row_offset is None else np.ascontiguousarray(row_offset, dtype=np.float64)
+    x, single, scale, offset = _product_inputs(matrix_t.n_rows, frames, row_scale, row_offset)
     y = core().csr_scatter_spmv(matrix_t.indptr, matrix_t.indices, matrix_t.data, int(matrix_t.n_cols), x,
                                 scale, offset, int(n_chunks))
     return y[0] if single else y
@@ -278,13 +288,7 @@ def banded_apply(banded: BandedCsr, frames: NDArray[np.generic], *, row_scale: N
     ParamError
         Frames whose size does not match.
     """
-    probe = CsrMatrix(banded.row_seg_ptr[:1], banded.row_seg[:0], banded.data[:0], banded.n_cols)
-    x, single = _frames_2d(probe, frames)
-    if x.dtype.type not in _NATIVE_FRAME_DTYPES:
-        x = x.astype(np.float32)
-    x = np.ascontiguousarray(x)
-    scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float64)
-    offset = None if row_offset is None else np.ascontiguousarray(row_offset, dtype=np.float64)
+    x, single, scale, offset = _product_inputs(banded.n_cols, frames, row_scale, row_offset)
     b = banded
     y = core().banded_spmv(b.band_ptr, b.seg_ptr, b.seg_base, b.row_seg_ptr, b.row_seg, b.data, b.step,
                            int(b.n_cols), x, scale, offset)
@@ -338,6 +342,6 @@ class DeviceCsr:
 
     def apply(self, frames: NDArray[np.generic]) -> NDArray[np.float64]:
         """``A · x`` on the device; same shapes and semantics as :func:`csr_apply`."""
-        x, single = _frames_2d(self._matrix, frames)
+        x, single = _frames_2d(self._matrix.n_cols, frames)
         y = self._dev.apply(np.ascontiguousarray(x, dtype=np.float32))
         return y[0] if single else y

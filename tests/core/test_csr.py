@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from midas import parallel
 from midas._reference import sparse as ref
 from midas.errors import FormatError, ParamError
