@@ -9,6 +9,9 @@ where ``w`` holds fraction / (solid-angle · polarization) corrections, ``row_sc
 (NaN for bins flagged by a bad pixel) and the dark term is computed once. The 1-D lineout is the
 area-weighted mean over η of the finite, unmasked bins. Frames are read in their stored layout
 and dtype (uint16, int32, uint32, float32, float64 directly): ImTransOpt lives in the matrix.
+On the CPU the pass reads a column-band-major copy of the matrix (:class:`midas.sparse.BandedCsr`,
+built once per :class:`Integrator`) that walks the frame a few detector rows at a time; 1-D maps
+use the transpose (scatter form); the GPU reads the CSR matrix itself.
 
 Pixels that carry a sentinel value (``GapIntensity``/``BadPxIntensity``) but are not in the static
 mask are handled per frame: with the ``flag_bins`` policy every bin they touch becomes NaN in that
