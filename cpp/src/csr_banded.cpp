@@ -53,7 +53,7 @@ BandedCsr<Real> make_banded(const CsrView<Real>& a, std::int64_t band_cols) {
         throw CapacityError("make_banded: " + std::to_string(n_seg) + " segments exceed int32");
 
     // segments in creation order (row by row, entry order): first entry and band
-    std::vector<std::int64_t> first(static_cast<std::size_t>(n_seg));
+    uninit_vector<std::int64_t> first(static_cast<std::size_t>(n_seg));  // filled in parallel
 #pragma omp parallel for schedule(static)
     for (std::int64_t r = 0; r < n_rows; ++r) {
         std::int64_t c = row_seg_ptr[r];

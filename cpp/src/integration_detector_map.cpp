@@ -321,12 +321,12 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
     const double* cz = corner_z_px.data();
 
     // corner azimuths, shared by the 4 pixels around each corner
-    std::vector<double> c_eta(static_cast<std::size_t>(n_corners));
+    uninit_vector<double> c_eta(static_cast<std::size_t>(n_corners));  // filled in parallel
 #pragma omp parallel for schedule(static)
     for (std::int64_t c = 0; c < n_corners; ++c) c_eta[c] = std::atan2(-cy[c], cz[c]) / deg_to_rad;
 
     const bool corrected = settings.solid_angle || settings.polarization;
-    std::vector<double> inv_correction(corrected ? static_cast<std::size_t>(n_pixels) : 0);
+    uninit_vector<double> inv_correction(corrected ? static_cast<std::size_t>(n_pixels) : 0);  // every pixel
     const std::int64_t n_chunks = (n_z + rows_per_chunk - 1) / rows_per_chunk;
     std::vector<ChunkOut<Real>> chunks(static_cast<std::size_t>(n_chunks));
     const double quantum = settings.fraction_quantum;

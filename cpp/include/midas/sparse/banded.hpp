@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "midas/core/span.hpp"
+#include "midas/core/uninit_vector.hpp"
 #include "midas/sparse/csr.hpp"
 
 namespace midas::sparse {
@@ -33,8 +34,8 @@ struct BandedCsr {
     std::vector<std::int32_t> seg_base;     ///< n_seg
     std::vector<std::int64_t> row_seg_ptr;  ///< n_rows + 1
     std::vector<std::int32_t> row_seg;      ///< n_seg: storage index of each row's segments
-    std::vector<Real> data;                 ///< nnz
-    std::vector<std::int16_t> step;         ///< nnz
+    uninit_vector<Real> data;               ///< nnz
+    uninit_vector<std::int16_t> step;       ///< nnz
 };
 
 /// Non-owning view of a BandedCsr (same fields as spans).
