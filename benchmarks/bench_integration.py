@@ -6,9 +6,14 @@ Measured in one run, on the same frame and the same bin counts (1000 R × 72 η,
 - map build time (midas: corners through the FF geometry + exact polygon ∩ sector split + CSR;
   pyFAI: first ``integrate*`` call minus a steady-state call),
 - per-frame time (midas one frame per pass and 8 frames per pass; pyFAI one frame),
-- the machine's copy bandwidth, and the memory-bandwidth time of one midas frame (matrix +
-  frame + result bytes / bandwidth),
-- resident memory of each map.
+- the machine's copy bandwidth, and the memory-bandwidth time of one midas frame (the bytes one
+  pass reads and writes: matrix as the CPU pass reads it — int16 column steps + float32 weights +
+  row pointers for the 2-D maps, the transpose for the 1-D lineout — frame and result, divided by
+  the bandwidth),
+- CPU seconds (user + system, all threads) of the midas build next to its wall time,
+- resident memory of each map (map MB: the CSR arrays; +CPU MB: what the CPU integrator holds on
+  top, the banded copy or the 1-D transpose; RSS+: resident growth over the build; setup: time
+  to construct the Integrator, which builds that copy).
 
 Usage: ``PYTHONPATH=python python3 benchmarks/bench_integration.py [--threads 2] [--repeat 5]``.
 pyFAI is optional (``pip install pyFAI``); without it only the midas numbers are printed.
@@ -38,6 +43,12 @@ def copy_bandwidth_gb_s(n_bytes: int = 256 * 2**20, repeat: int = 5) -> float:
     dst = np.empty_like(src)
     best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(repeat))
     return 2 * n_bytes / best / 1e9
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all threads)."""
+    t = os.times()
+    return t.user + t.system
 
 
 def _timed(fn) -> float:
@@ -97,9 +108,9 @@ def main() -> None:
         print("pyFAI not installed: midas numbers only")
 
     cases = [("1000 R x 72 eta", 72), ("1000 R x 360 eta", 360), ("1-D 1000", 1)]
-    print(f"{'case':18s} {'midas build':>11s} {'pyFAI build':>11s} {'ratio':>6s} | {'midas/frame':>11s} "
+    print(f"{'case':18s} {'midas build':>11s} {'(cpu)':>6s} {'pyFAI build':>11s} {'ratio':>6s} | {'midas/frame':>11s} "
           f"{'x8 /frame':>9s} {'pyFAI/frame':>11s} {'ratio':>6s} {'ratio x8':>8s} | {'bw time':>7s} "
-          f"{'/bw':>5s} | {'map MB':>6s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s}")
+          f"{'/bw':>5s} | {'map MB':>6s} {'+CPU MB':>7s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s} | {'setup':>6s}")
     for name, n_eta in cases:
         print(bench_case(name, n_eta, det, frame, r_max, bw, args.repeat, g if have_pyfai else None))
     ok, why = gpu_available()
@@ -117,18 +128,21 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
     rss0 = rss_mb()
     bins = IntegrationBins.uniform_r(0.0, r_max, r_max / 1000, eta_min_deg=-180, eta_max_deg=180,
                                      eta_bin_size_deg=360.0 / n_eta)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     imap = build_map(det, bins, options=MapOptions(solid_angle=True, polarization=True))
-    t_build = time.perf_counter() - t0
+    t_build, c_build = time.perf_counter() - t0, _cpu_seconds() - c0
     rss_map = rss_mb() - rss0
     m = imap.matrix
     map_mb = (m.indices.nbytes + m.data.nbytes + m.indptr.nbytes + imap.bin_area.nbytes
               + imap.row_scale.nbytes) / 2**20
-    integ = Integrator(imap)
+    t0 = time.perf_counter()
+    integ = Integrator(imap)  # builds the CPU pass's banded copy (2-D) or transpose (1-D)
+    t_setup = time.perf_counter() - t0
     t1 = best_of(lambda: integ.integrate(frame), repeat)
     t8 = best_of(lambda: integ.integrate(frames8), max(2, repeat // 2)) / 8
-    # one pass reads the matrix, the frame and writes the result; the copy bandwidth counts read + write
-    moved = m.indices.nbytes + m.data.nbytes + m.indptr.nbytes + frame.nbytes + 8 * m.n_rows * 2
+    # one pass reads the matrix (in the form the CPU pass reads it), the frame and the row scales,
+    # and writes the result; the copy bandwidth counts read + write
+    moved = integ.cpu_pass_bytes() + frame.nbytes + 8 * m.n_rows * 2
     t_bw = moved / (bw * 1e9 / 2)
     pf_build = pf_frame = pf_rss = float("nan")
     if poni is not None:
@@ -154,9 +168,10 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
         pf_frame = best_of(call, repeat)
         pf_build = t_first - pf_frame
         pf_rss = rss_mb() - rss1
-    line = (f"{name:18s} {t_build:10.2f}s {pf_build:10.2f}s {pf_build / t_build:6.2f} | {t1 * 1e3:9.2f}ms "
+    line = (f"{name:18s} {t_build:10.2f}s {c_build:5.2f}s {pf_build:10.2f}s {pf_build / t_build:6.2f} | {t1 * 1e3:9.2f}ms "
             f"{t8 * 1e3:7.2f}ms {pf_frame * 1e3:9.2f}ms {pf_frame / t1:6.2f} {pf_frame / t8:8.2f} | "
-            f"{t_bw * 1e3:5.2f}ms {t1 / t_bw:5.2f} | {map_mb:6.0f} {rss_map:7.0f} {pf_rss:10.0f}")
+            f"{t_bw * 1e3:5.2f}ms {t1 / t_bw:5.2f} | {map_mb:6.0f} {integ.extra_bytes() / 2**20:7.0f} {rss_map:7.0f} "
+            f"{pf_rss:10.0f} | {t_setup:5.2f}s")
     ok, why = gpu_available()
     if ok:
         dev = Integrator(imap, use_gpu=True)

@@ -55,10 +55,10 @@ span<T> mspan(carray<T>& a) {
 }
 
 /// Move a std::vector into a NumPy array that owns it (capsule-backed, no copy).
-template <class T>
-py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
-    auto* heap = new std::vector<T>(std::move(v));
-    py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+template <class T, class Alloc>
+py::array_t<T> to_numpy(std::vector<T, Alloc>&& v, std::vector<py::ssize_t> shape) {
+    auto* heap = new std::vector<T, Alloc>(std::move(v));
+    py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T, Alloc>*>(p); });
     return py::array_t<T>(shape, heap->data(), owner);
 }
 

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "midas/core/error.hpp"
+#include "midas/core/parallel.hpp"
+#include "midas/sparse/lane_sums.hpp"
 
 namespace midas::sparse {
 
@@ -41,32 +43,17 @@ void validate(const CsrView<Real>& a) {
 
 namespace {
 
-constexpr int lanes = 4;  // interleaved partial sums per (row, frame): hides the add latency
+using detail::IndexColumns;
+using detail::lane_sums;
 
-// Sums of one row for a block of B frames. Entry k0 + lanes·m + l goes to partial sum l of its
-// frame, and the partial sums are combined as (s0 + s1) + (s2 + s3): a fixed order that does not
-// depend on the thread count or on the number of frames in the block.
+// One row for frames [0, B) of xf (frames n_cols apart): its entries, read for B frames at once.
 template <int B, class Real, class In>
-inline void row_sums(const Real* data, const std::int32_t* indices, std::int64_t k0, std::int64_t k1,
-                     const In* x, std::int64_t n_cols, double* out) {
-    double acc[B][lanes];
-    for (int b = 0; b < B; ++b)
-        for (int l = 0; l < lanes; ++l) acc[b][l] = 0.0;
-    std::int64_t k = k0;
-    for (; k + lanes <= k1; k += lanes) {
-        for (int l = 0; l < lanes; ++l) {
-            const double w = static_cast<double>(data[k + l]);
-            const std::int64_t c = indices[k + l];
-            for (int b = 0; b < B; ++b) acc[b][l] += w * static_cast<double>(x[b * n_cols + c]);
-        }
-    }
-    for (int l = 0; k < k1; ++k, ++l) {
-        const double w = static_cast<double>(data[k]);
-        const std::int64_t c = indices[k];
-        for (int b = 0; b < B; ++b) acc[b][l] += w * static_cast<double>(x[b * n_cols + c]);
-    }
-    for (int b = 0; b < B; ++b) out[b] = (acc[b][0] + acc[b][1]) + (acc[b][2] + acc[b][3]);
+inline void row_frames(const CsrView<Real>& a, std::int64_t r, const In* xf, double* acc) {
+    lane_sums<B>(a.data.data(), a.indptr[static_cast<std::size_t>(r)], a.indptr[static_cast<std::size_t>(r) + 1],
+                 IndexColumns<In>{a.indices.data(), xf}, a.n_cols, acc);
 }
+
+constexpr std::int64_t rows_blocks_per_thread = 16;  // dynamic hand-out of nnz-balanced row blocks
 
 }  // namespace
 
@@ -89,28 +76,46 @@ void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_fr
     const std::int64_t n_rows = a.n_rows;
     const std::int64_t n_cols = a.n_cols;
     const std::int64_t* indptr = a.indptr.data();
-    const std::int32_t* indices = a.indices.data();
-    const Real* data = a.data.data();
     const In* xp = x.data();
     double* yp = y.data();
     const double* scale = row_scale.empty() ? nullptr : row_scale.data();
     const double* offset = row_offset.empty() ? nullptr : row_offset.data();
-    constexpr int block = 4;
-#pragma omp parallel for schedule(dynamic, 256)
-    for (std::int64_t r = 0; r < n_rows; ++r) {
-        const std::int64_t k0 = indptr[r];
-        const std::int64_t k1 = indptr[r + 1];
-        const double s = scale ? scale[r] : 1.0;
-        const double o = offset ? offset[r] : 0.0;
-        double acc[block];
-        std::int64_t f = 0;
-        for (; f + block <= n_frames; f += block) {
-            row_sums<block>(data, indices, k0, k1, xp + f * n_cols, n_cols, acc);
-            for (int b = 0; b < block; ++b) yp[(f + b) * n_rows + r] = s * (acc[b] - o);
+    // contiguous row blocks of about equal entry counts (plus one row each, for empty rows)
+    const std::int64_t n_blocks =
+        std::max<std::int64_t>(1, std::min<std::int64_t>(n_rows, rows_blocks_per_thread * parallel::max_threads()));
+    std::vector<std::int64_t> block_start(static_cast<std::size_t>(n_blocks + 1), n_rows);
+    const std::int64_t work = indptr[n_rows] + n_rows;
+    block_start[0] = 0;
+    for (std::int64_t b = 1; b < n_blocks; ++b) {
+        // first row r with indptr[r] + r ≥ b·work / n_blocks (indptr[r] + r increases strictly)
+        const std::int64_t target = b * (work / n_blocks) + b * (work % n_blocks) / n_blocks;
+        std::int64_t lo = block_start[static_cast<std::size_t>(b - 1)], hi = n_rows;
+        while (lo < hi) {
+            const std::int64_t mid = lo + (hi - lo) / 2;
+            if (indptr[mid] + mid < target)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
-        for (; f < n_frames; ++f) {
-            row_sums<1>(data, indices, k0, k1, xp + f * n_cols, n_cols, acc);
-            yp[f * n_rows + r] = s * (acc[0] - o);
+        block_start[static_cast<std::size_t>(b)] = lo;
+    }
+    constexpr int block = 4;  // frames that share one read of a row
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::int64_t blk = 0; blk < n_blocks; ++blk) {
+        for (std::int64_t r = block_start[static_cast<std::size_t>(blk)];
+             r < block_start[static_cast<std::size_t>(blk) + 1]; ++r) {
+            const double s = scale ? scale[r] : 1.0;
+            const double o = offset ? offset[r] : 0.0;
+            double acc[block];
+            std::int64_t f = 0;
+            for (; f + block <= n_frames; f += block) {
+                row_frames<block>(a, r, xp + f * n_cols, acc);
+                for (int b = 0; b < block; ++b) yp[(f + b) * n_rows + r] = s * (acc[b] - o);
+            }
+            for (; f < n_frames; ++f) {
+                row_frames<1>(a, r, xp + f * n_cols, acc);
+                yp[f * n_rows + r] = s * (acc[0] - o);
+            }
         }
     }
 }

@@ -26,6 +26,14 @@ struct ChunkOut {
     std::int64_t n_degenerate = 0;
 };
 
+/// Round to the nearest integer, ties to even (as std::nearbyint in the default rounding mode),
+/// for |x| < 2^51, without a library call: adding and removing 2^52 leaves no fraction bits.
+inline double round_half_even(double x) {
+    constexpr double shift = 4503599627370496.0;  // 2^52
+    if (!(std::abs(x) < 0.5 * shift)) return std::nearbyint(x);
+    return x >= 0.0 ? (x + shift) - shift : (x - shift) + shift;
+}
+
 double wrap180(double d) {
     if (d > 180.0) d -= 360.0;
     if (d <= -180.0) d += 360.0;
@@ -35,8 +43,10 @@ double wrap180(double d) {
 double segment_distance2(Point2 a, Point2 b) {
     const Point2 d{b.y - a.y, b.z - a.z};
     const double dd = dot(d, d);
-    double t = dd > 0.0 ? -dot(a, d) / dd : 0.0;
-    t = t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t);
+    // the foot of the perpendicular, clamped to the segment (divide only when it lies inside)
+    const double num = -dot(a, d);
+    double t = 0.0;
+    if (dd > 0.0 && num > 0.0) t = num >= dd ? 1.0 : num / dd;
     const Point2 c{a.y + t * d.y, a.z + t * d.z};
     return dot(c, c);
 }
@@ -46,6 +56,16 @@ class PixelSplitter {
    public:
     explicit PixelSplitter(const BinGrid& bins)
         : bins_(bins), edges_(bins.r_edges_px.data()), n_r_(bins.n_r()) {
+        // guesses for the radial edge search: edges at or below the start of each of n_cells cells
+        const std::int64_t n_cells = std::max<std::int64_t>(1, 4 * n_r_);
+        cell_origin_ = edges_[0];
+        const double span_px = edges_[n_r_] - edges_[0];
+        inv_cell_ = span_px > 0.0 ? static_cast<double>(n_cells) / span_px : 0.0;
+        cell_guess_.resize(static_cast<std::size_t>(n_cells));
+        for (std::int64_t k = 0; k < n_cells; ++k)
+            cell_guess_[static_cast<std::size_t>(k)] =
+                std::upper_bound(edges_, edges_ + n_r_ + 1, cell_origin_ + static_cast<double>(k) / inv_cell_) -
+                edges_;
         eta_lo_ = bins.eta_min_deg;
         eta_hi_ = bins.eta_min_deg + bins.eta_bin_size_deg * static_cast<double>(bins.n_eta);
         // ray directions of every η edge, and of the mid-edge of bins wider than 180°
@@ -87,10 +107,8 @@ class PixelSplitter {
 
         // radial candidates: bins i with edge[i] < rmax and edge[i+1] > rmin
         if (n_r_ <= 0 || rmax <= edges_[0] || rmin >= edges_[n_r_]) return area;
-        const std::int64_t i_start =
-            std::max<std::int64_t>(0, std::upper_bound(edges_, edges_ + n_r_ + 1, rmin) - edges_ - 1);
-        const std::int64_t i_end =
-            std::min<std::int64_t>(n_r_, std::lower_bound(edges_, edges_ + n_r_ + 1, rmax) - edges_);
+        const std::int64_t i_start = std::max<std::int64_t>(0, count_edges(rmin, false) - 1);
+        const std::int64_t i_end = std::min<std::int64_t>(n_r_, count_edges(rmax, true));
 
         candidate_eta_bins(umin, umax);
         for (const std::int64_t j : eta_bins_) {
@@ -117,6 +135,26 @@ class PixelSplitter {
     }
 
    private:
+    /// Number of radial edges ≤ r (strict: < r), as upper_bound (lower_bound) would return:
+    /// a walk from the cell's guess, exact whatever the guess, one or two steps for smooth edges.
+    [[nodiscard]] std::int64_t count_edges(double r, bool strict) const {
+        const double t = (r - cell_origin_) * inv_cell_;
+        const auto n_cells = static_cast<std::int64_t>(cell_guess_.size());
+        const std::int64_t k = t > 0.0 ? std::min<std::int64_t>(n_cells - 1, static_cast<std::int64_t>(t)) : 0;
+        std::int64_t i = cell_guess_[static_cast<std::size_t>(k)];
+        auto below = [&](double e) { return strict ? e < r : e <= r; };
+        for (int step = 0; step < 8; ++step) {
+            if (i > 0 && !below(edges_[i - 1]))
+                --i;
+            else if (i <= n_r_ && below(edges_[i]))
+                ++i;
+            else
+                return i;
+        }
+        return strict ? std::lower_bound(edges_, edges_ + n_r_ + 1, r) - edges_
+                      : std::upper_bound(edges_, edges_ + n_r_ + 1, r) - edges_;
+    }
+
     [[nodiscard]] double edge(std::int64_t j) const { return eta_lo_ + bins_.eta_bin_size_deg * static_cast<double>(j); }
 
     static bool inside_wedge(double umin, double umax, double e0, double e1) {
@@ -132,20 +170,17 @@ class PixelSplitter {
             for (std::int64_t j = 0; j < bins_.n_eta; ++j) eta_bins_.push_back(j);
             return;
         }
-        int n_ranges = 0;
+        // the shifted ranges come in increasing order; skipping bins already listed keeps the
+        // list sorted and unique. lo ≥ eta_lo_ and hi ≥ lo, so truncation is the floor.
+        std::int64_t next = 0;
         for (double s : {-360.0, 0.0, 360.0}) {
             const double lo = std::max(umin + s - eta_pad_deg, eta_lo_);
             const double hi = std::min(umax + s + eta_pad_deg, eta_hi_);
             if (lo > hi) continue;
-            const auto j0 = std::max<std::int64_t>(0, static_cast<std::int64_t>(std::floor((lo - eta_lo_) / size)));
-            const auto j1 = std::min<std::int64_t>(bins_.n_eta - 1,
-                                                   static_cast<std::int64_t>(std::floor((hi - eta_lo_) / size)));
+            const auto j0 = std::max<std::int64_t>(next, static_cast<std::int64_t>((lo - eta_lo_) / size));
+            const auto j1 = std::min<std::int64_t>(bins_.n_eta - 1, static_cast<std::int64_t>((hi - eta_lo_) / size));
             for (std::int64_t j = j0; j <= j1; ++j) eta_bins_.push_back(j);
-            ++n_ranges;
-        }
-        if (n_ranges > 1) {
-            std::sort(eta_bins_.begin(), eta_bins_.end());
-            eta_bins_.erase(std::unique(eta_bins_.begin(), eta_bins_.end()), eta_bins_.end());
+            next = std::max(next, j1 + 1);
         }
     }
 
@@ -194,6 +229,8 @@ class PixelSplitter {
     const BinGrid& bins_;
     const double* edges_;
     std::int64_t n_r_;
+    double cell_origin_ = 0.0, inv_cell_ = 0.0;
+    std::vector<std::int64_t> cell_guess_;
     double eta_lo_ = 0.0, eta_hi_ = 0.0;
     bool around_beam_ = false;
     std::vector<Point2> dirs_, mids_;
@@ -310,15 +347,19 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
     const double* cz = corner_z_px.data();
 
     // corner azimuths, shared by the 4 pixels around each corner
-    std::vector<double> c_eta(static_cast<std::size_t>(n_corners));
+    uninit_vector<double> c_eta(static_cast<std::size_t>(n_corners));  // filled in parallel
 #pragma omp parallel for schedule(static)
     for (std::int64_t c = 0; c < n_corners; ++c) c_eta[c] = std::atan2(-cy[c], cz[c]) / deg_to_rad;
 
     const bool corrected = settings.solid_angle || settings.polarization;
-    std::vector<double> inv_correction(corrected ? static_cast<std::size_t>(n_pixels) : 0);
+    uninit_vector<double> inv_correction(corrected ? static_cast<std::size_t>(n_pixels) : 0);  // every pixel
     const std::int64_t n_chunks = (n_z + rows_per_chunk - 1) / rows_per_chunk;
     std::vector<ChunkOut<Real>> chunks(static_cast<std::size_t>(n_chunks));
     const double quantum = settings.fraction_quantum;
+    // a power-of-two quantum has an exact inverse: multiplying by it is the same as dividing
+    int quantum_exp = 0;
+    const bool quantum_pow2 = quantum > 0.0 && std::frexp(quantum, &quantum_exp) == 0.5;
+    const double inv_quantum = quantum_pow2 ? 1.0 / quantum : 0.0;
 
 #pragma omp parallel
     {
@@ -366,7 +407,7 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
                         double f = a / area;
                         if (quantum > 0.0) {
                             cum += f;
-                            const double q = std::nearbyint(cum / quantum);
+                            const double q = round_half_even(quantum_pow2 ? cum * inv_quantum : cum / quantum);
                             f = (q - prev_q) * quantum;
                             prev_q = q;
                         }
@@ -395,48 +436,75 @@ DetectorMap<Real> build_detector_map(span<const double> corner_y_px, span<const 
         for (const auto b : ch.flagged) result.bin_flagged[static_cast<std::size_t>(b)] = 1;
     }
     const std::uint8_t* flagged = result.bin_flagged.data();
-    // CSR by counting sort over bins; chunk and entry order keep each row in pixel order
-    result.indptr.assign(static_cast<std::size_t>(n_bins + 1), 0);
+
+    // CSR by a counting sort over bins, in parallel: the chunks are cut into n_groups contiguous
+    // groups; each group counts its entries per bin, the counts are turned into per-(group, bin)
+    // write cursors (bin-major, groups in order), and each group scatters its own entries. Within
+    // a bin the entries follow group, chunk and pixel order, i.e. pixel order: the matrix does not
+    // depend on the number of groups (hence not on the thread count).
+    const std::int64_t n_groups =
+        std::clamp<std::int64_t>(midas::parallel::max_threads(), 1, std::max<std::int64_t>(1, std::min<std::int64_t>(n_chunks, 8)));
+    // per-(group, bin) counts, then write cursors relative to the bin start (a bin holds at most
+    // one entry per pixel, so they fit int32)
+    std::vector<std::int32_t> cursor(static_cast<std::size_t>(n_groups * n_bins), 0);
+    auto group_chunks = [&](std::int64_t g) {
+        return std::pair<std::int64_t, std::int64_t>{g * n_chunks / n_groups, (g + 1) * n_chunks / n_groups};
+    };
+#pragma omp parallel for schedule(static, 1)
+    for (std::int64_t g = 0; g < n_groups; ++g) {
+        std::int32_t* cnt = cursor.data() + g * n_bins;
+        const auto [ch0, ch1] = group_chunks(g);
+        for (std::int64_t ch = ch0; ch < ch1; ++ch)
+            for (const auto b : chunks[static_cast<std::size_t>(ch)].bin)
+                if (!flagged[b]) ++cnt[b];
+    }
+    result.indptr.resize(static_cast<std::size_t>(n_bins + 1));
     std::int64_t* indptr = result.indptr.data();
-    for (const auto& ch : chunks)
-        for (const auto b : ch.bin)
-            if (!flagged[b]) ++indptr[b + 1];
-    for (std::int64_t b = 0; b < n_bins; ++b) indptr[b + 1] += indptr[b];
+    indptr[0] = 0;
+    for (std::int64_t b = 0; b < n_bins; ++b) {
+        std::int64_t n = 0;
+        for (std::int64_t g = 0; g < n_groups; ++g) n += cursor[static_cast<std::size_t>(g * n_bins + b)];
+        indptr[b + 1] = indptr[b] + n;
+    }
     const auto nnz = static_cast<std::size_t>(indptr[n_bins]);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t b = 0; b < n_bins; ++b) {
+        std::int32_t at = 0;
+        for (std::int64_t g = 0; g < n_groups; ++g) {
+            std::int32_t& c = cursor[static_cast<std::size_t>(g * n_bins + b)];
+            const std::int32_t n = c;
+            c = at;
+            at += n;
+        }
+    }
     result.indices.resize(nnz);
     result.weights.resize(nnz);
     if (corrected) result.fractions.resize(nnz);  // else fractions == weights (left empty)
-
-    // scatter, split by bin range so that every thread writes its own rows; each range scans the
-    // entries in the same order, so the result does not depend on the number of ranges
-    const int n_ranges = std::max(1, midas::parallel::max_threads());
-    std::vector<std::int64_t> range_start(static_cast<std::size_t>(n_ranges + 1), n_bins);
-    range_start[0] = 0;
-    for (int t = 1; t < n_ranges; ++t) {
-        const auto target = static_cast<std::int64_t>(nnz) * t / n_ranges;
-        range_start[static_cast<std::size_t>(t)] = std::upper_bound(indptr, indptr + n_bins + 1, target) - indptr - 1;
-    }
+    std::int32_t* out_index = result.indices.data();
+    Real* out_weight = result.weights.data();
+    Real* out_fraction = corrected ? result.fractions.data() : nullptr;
 #pragma omp parallel for schedule(static, 1)
-    for (int t = 0; t < n_ranges; ++t) {
-        const std::int64_t b0 = range_start[static_cast<std::size_t>(t)];
-        const std::int64_t b1 = std::max(b0, range_start[static_cast<std::size_t>(t) + 1]);
-        std::vector<std::int64_t> cursor(indptr + b0, indptr + b1);
-        for (std::int64_t ch = 0; ch < n_chunks; ++ch) {
+    for (std::int64_t g = 0; g < n_groups; ++g) {
+        std::int32_t* cur = cursor.data() + g * n_bins;
+        const auto [ch0, ch1] = group_chunks(g);
+        for (std::int64_t ch = ch0; ch < ch1; ++ch) {
             const ChunkOut<Real>& c = chunks[static_cast<std::size_t>(ch)];
             std::int64_t pix = ch * rows_per_chunk * n_y;
             std::size_t e = 0;
             for (const auto cnt : c.count) {
+                const auto col = static_cast<std::int32_t>(raw_index.empty() ? pix : raw_index[pix]);
+                const double inv_c = corrected ? inv_correction[static_cast<std::size_t>(pix)] : 1.0;
                 for (std::size_t k = 0; k < cnt; ++k, ++e) {
                     const std::int32_t b = c.bin[e];
-                    if (b < b0 || b >= b1 || flagged[b]) continue;
-                    const auto pos = static_cast<std::size_t>(cursor[static_cast<std::size_t>(b - b0)]++);
+                    if (flagged[b]) continue;
+                    const auto pos = static_cast<std::size_t>(indptr[b] + cur[b]++);
                     const Real f = c.fraction[e];
-                    result.indices[pos] = static_cast<std::int32_t>(raw_index.empty() ? pix : raw_index[pix]);
+                    out_index[pos] = col;
                     if (corrected) {
-                        result.fractions[pos] = f;
-                        result.weights[pos] = static_cast<Real>(static_cast<double>(f) * inv_correction[pix]);
+                        out_fraction[pos] = f;
+                        out_weight[pos] = static_cast<Real>(static_cast<double>(f) * inv_c);
                     } else {
-                        result.weights[pos] = f;
+                        out_weight[pos] = f;
                     }
                 }
                 ++pix;

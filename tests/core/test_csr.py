@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from midas import parallel
 from midas._reference import sparse as ref
 from midas.errors import FormatError, ParamError
-from midas.sparse import CsrMatrix, DeviceCsr, csr_apply
+from midas.sparse import CsrMatrix, DeviceCsr, banded_apply, csr_apply, csr_banded
 
 
 def random_csr(rng, n_rows=300, n_cols=500, density=0.05, dtype=np.float32) -> CsrMatrix:
@@ -49,6 +48,43 @@ def test_spmv_identical_for_1_and_2_threads(rng):
     with parallel.threads(2):
         y2 = csr_apply(a, x)
     assert y1.tobytes() == y2.tobytes()
+
+
+def wide_csr(rng) -> CsrMatrix:
+    """Rows of sorted columns over 200 000 columns: some steps fit int16, some rows jump further."""
+    n_rows, n_cols = 400, 200_000
+    rows = []
+    for r in range(n_rows):
+        span = 5_000 if r % 3 else 150_000  # every third row needs steps beyond int16
+        start = int(rng.integers(0, n_cols - span))
+        cols = np.unique(rng.integers(start, start + span, int(rng.integers(0, 40))))
+        rows.append(cols)
+    indptr = np.concatenate([[0], np.cumsum([len(c) for c in rows])]).astype(np.int64)
+    indices = np.concatenate(rows).astype(np.int32)
+    return CsrMatrix(indptr, indices, rng.uniform(0, 1, len(indices)).astype(np.float32), n_cols)
+
+
+@pytest.mark.parametrize("band_cols", [1024, 2**14])
+def test_banded_copy_matches_the_twin_and_the_product(rng, band_cols):
+    a = wide_csr(rng)
+    b = csr_banded(a, band_cols)
+    want = ref.csr_banded(a.indptr, a.indices, a.data, a.n_cols, band_cols)
+    for name, arr in want.items():
+        np.testing.assert_array_equal(getattr(b, name), arr, err_msg=name)
+    assert b.seg_base.size > a.n_rows  # rows were cut at band changes and at steps beyond int16
+    x = rng.uniform(0, 1000, (11, a.n_cols)).astype(np.float32)
+    scale = rng.uniform(0.5, 2, a.n_rows)
+    offset = rng.uniform(0, 1, a.n_rows)
+    got = banded_apply(b, x, row_scale=scale, row_offset=offset)
+    np.testing.assert_allclose(got, scale * (ref.csr_spmv(a.indptr, a.indices, a.data, x) - offset), rtol=1e-13)
+    for n_threads in (1, 2):
+        with parallel.threads(n_threads):
+            again = banded_apply(b, x, row_scale=scale, row_offset=offset)
+            single = np.stack([banded_apply(b, x[f], row_scale=scale, row_offset=offset) for f in range(len(x))])
+        assert again.tobytes() == got.tobytes()
+        assert single.tobytes() == got.tobytes()
+    with pytest.raises(ParamError, match="power of two"):
+        csr_banded(a, 1000)
 
 
 def test_invalid_csr_raises_format_error(rng):

@@ -9,6 +9,9 @@ where ``w`` holds fraction / (solid-angle · polarization) corrections, ``row_sc
 (NaN for bins flagged by a bad pixel) and the dark term is computed once. The 1-D lineout is the
 area-weighted mean over η of the finite, unmasked bins. Frames are read in their stored layout
 and dtype (uint16, int32, uint32, float32, float64 directly): ImTransOpt lives in the matrix.
+On the CPU the pass reads a column-band-major copy of the matrix (:class:`midas.sparse.BandedCsr`,
+built once per :class:`Integrator`) that walks the frame a few detector rows at a time; 1-D maps
+use the transpose (scatter form); the GPU reads the CSR matrix itself.
 
 Pixels that carry a sentinel value (``GapIntensity``/``BadPxIntensity``) but are not in the static
 mask are handled per frame: with the ``flag_bins`` policy every bin they touch becomes NaN in that
@@ -28,7 +31,16 @@ from numpy.typing import ArrayLike, NDArray
 from midas._native import core
 from midas.errors import MidasError, ParamError
 from midas.integration.mapper import IntegrationMap
-from midas.sparse import DeviceCsr, csr_apply, csr_apply_transposed, csr_transpose, gpu_available
+from midas.sparse import (
+    BandedCsr,
+    DeviceCsr,
+    banded_apply,
+    csr_apply,
+    csr_apply_transposed,
+    csr_banded,
+    csr_transpose,
+    gpu_available,
+)
 
 __all__ = ["IntegratedFrames", "Integrator", "lineout_from_cake"]
 
@@ -106,7 +118,10 @@ class Integrator:
         entries on the device, results within float32 rounding of the CPU ones.
     scatter : bool or None
         Apply the matrix from its transpose (see :data:`SCATTER_MAX_BINS`); None chooses by the
-        number of bins. Results differ from the row form only in the last bits.
+        number of bins. Otherwise the CPU applies its column-band-major copy
+        (:class:`~midas.sparse.BandedCsr`, built here, about 6 bytes per entry), which works
+        through a frame a few detector rows at a time. Either form differs from the plain CSR
+        product only in the last bits.
 
     Raises
     ------
@@ -122,6 +137,8 @@ class Integrator:
         if scatter is None:
             scatter = imap.matrix.n_rows <= SCATTER_MAX_BINS and not use_gpu
         self._transposed = csr_transpose(imap.matrix) if scatter else None
+        # the row form on the CPU works through the frame band by band (see BandedCsr)
+        self._banded: BandedCsr | None = None if scatter or use_gpu else csr_banded(imap.matrix)
         shape = imap.raw_frame_shape
         self._offset: NDArray[np.float64] | None = None
         self._dark_flat: NDArray[np.float64] | None = None
@@ -146,7 +163,23 @@ class Integrator:
                  offset: NDArray[np.float64] | None) -> NDArray[np.float64]:
         if self._transposed is not None:
             return csr_apply_transposed(self._transposed, x, row_scale=scale, row_offset=offset)
+        if self._banded is not None:
+            return banded_apply(self._banded, x, row_scale=scale, row_offset=offset)
         return csr_apply(self.map.matrix, x, validate=False, row_scale=scale, row_offset=offset)
+
+    def cpu_pass_bytes(self) -> int:
+        """Bytes of matrix one CPU pass reads (the banded copy, the transpose, or the CSR matrix)."""
+        if self._banded is not None:
+            return self._banded.nbytes
+        if self._transposed is not None:
+            t = self._transposed
+            return int(t.indptr.nbytes + t.indices.nbytes + t.data.nbytes)
+        m = self.map.matrix
+        return int(m.indptr.nbytes + m.indices.nbytes + m.data.nbytes)
+
+    def extra_bytes(self) -> int:
+        """Bytes the integrator holds on top of its map (the banded copy or the transpose)."""
+        return 0 if self._banded is None and self._transposed is None else self.cpu_pass_bytes()
 
     @property
     def uses_gpu(self) -> bool:

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "midas/core/span.hpp"
+#include "midas/core/uninit_vector.hpp"
 #include "midas/geometry/ff_detector.hpp"
 #include "midas/integration/polygon_sector.hpp"
 
@@ -55,10 +56,10 @@ struct MapSettings {
 /// The matrix and its per-bin companions; Real is the stored type of weights and fractions.
 template <class Real>
 struct DetectorMap {
-    std::vector<std::int64_t> indptr;    ///< n_bins + 1
-    std::vector<std::int32_t> indices;   ///< raw pixel index (row·n_y_raw + column of the stored frame)
-    std::vector<Real> weights;           ///< fraction / C
-    std::vector<Real> fractions;         ///< area fraction of the pixel inside the bin; EMPTY when
+    uninit_vector<std::int64_t> indptr;   ///< n_bins + 1
+    uninit_vector<std::int32_t> indices;  ///< raw pixel index (row·n_y_raw + column of the stored frame)
+    uninit_vector<Real> weights;          ///< fraction / C
+    uninit_vector<Real> fractions;        ///< area fraction of the pixel inside the bin; EMPTY when
                                          ///< no correction is applied (then fractions == weights)
     std::vector<double> bin_area;        ///< Σ fractions of the bin's unmasked pixels (0 when flagged)
     std::vector<std::uint8_t> bin_flagged;  ///< 1 where a masked pixel touches the bin (flag_bins)

@@ -1,8 +1,8 @@
 // midas/integration/integrate.hpp — per-frame helpers around the CSR product of integration.
 //
-// The cake itself is one affine CSR pass (midas/sparse/csr.hpp, csr_spmv_affine): the matrix
-// holds fraction / correction, the row scale 1 / bin area, the row offset the dark frame's
-// contribution. These kernels cover the rest of a frame: finding pixels that carry a sentinel
+// The cake itself is one affine sparse pass (midas/sparse/banded.hpp on the CPU, the CSR form of
+// midas/sparse/csr.hpp on the GPU): the matrix holds fraction / correction, the row scale
+// 1 / bin area, the row offset the dark frame's contribution. These kernels cover the rest of a frame: finding pixels that carry a sentinel
 // value (detector gaps, bad pixels) and reducing the cake to a 1-D lineout.
 #pragma once
 

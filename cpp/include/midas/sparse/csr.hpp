@@ -42,7 +42,10 @@ void csr_spmv(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, s
 ///
 /// Either span may be empty (scale 1, offset 0). Integration uses it to apply the per-bin
 /// 1/area normalisation and to subtract a dark frame's (pre-multiplied) contribution within the
-/// same pass. A scale of NaN marks a row whose output is undefined (a masked bin).
+/// same pass. A scale of NaN marks a row whose output is undefined (a masked bin). Rows are cut
+/// into blocks of about equal entry counts, handed out dynamically; a row is always summed by one
+/// thread in entry order, so the result does not depend on the thread count or the batch size.
+/// (Integration on the CPU uses the banded copy of midas/sparse/banded.hpp instead.)
 template <class Real, class In>
 void csr_spmv_affine(const CsrView<Real>& a, span<const In> x, std::int64_t n_frames, span<const double> row_scale,
                      span<const double> row_offset, span<double> y);
