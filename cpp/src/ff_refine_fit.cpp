@@ -79,6 +79,13 @@ class Refiner {
     void project_position(State* st) const;
     int fit(State* st, const std::vector<Pair>& pairs, double s_yz, double s_ome) const;
     void scales(const State& st, const std::vector<Pair>& pairs, double* s_yz, double* s_ome) const;
+    [[nodiscard]] bool pair_models(const State& st, const Pair& p) const {
+        double g[3], c, sn;
+        g_of_row(st, static_cast<std::size_t>(p.row), g);
+        SpotModel m;
+        return closest_bragg_cs(g, cfg_.wavelength_A, p.c_obs, p.s_obs, &c, &sn) &&
+               spot_model_cs(g, st.pos, c, sn, cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, false, false, &m);
+    }
 
     const ObsSpotsView& obs_;
     const SpotGrid& grid_;
@@ -343,11 +350,23 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
                 mu *= 10.0;
                 continue;
             }
+            // the linear model's cost reduction −(2·dxᵀJᵀr + dxᵀJᵀJ·dx): when the first step of this
+            // iteration promises nothing above rounding, the fit has converged
+            if (inner == 0) {
+                double lin = 0.0;
+                for (int p = 0; p < kNP; ++p) {
+                    if (!active[p]) continue;
+                    double jd = 0.0;
+                    for (int q = 0; q < kNP; ++q)
+                        if (active[q]) jd += jtj[p * kNP + q] * dx[q];
+                    lin += dx[p] * (2.0 * jtr[p] + jd);
+                }
+                if (-lin <= 1e-14 * cost) return it;
+            }
             State trial = apply_step(*st, dx);
             project_position(&trial);
-            // the Jacobian at the trial point comes almost free with its residuals, and is the
-            // next iteration's when the step is accepted
-            if (!feasible(trial) || !residuals(trial, pairs, s_yz, s_ome, true, &r_new, &jac_new)) {
+            // residuals only for the trial; the Jacobian follows once the step is accepted
+            if (!feasible(trial) || !residuals(trial, pairs, s_yz, s_ome, false, &r_new, &jac_new)) {
                 mu *= 10.0;
                 continue;
             }
@@ -357,8 +376,7 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
                 const double rel = (cost - new_cost) / std::max(cost, 1e-300);
                 *st = trial;
                 cost = new_cost;
-                r.swap(r_new);
-                jac.swap(jac_new);
+                if (!residuals(*st, pairs, s_yz, s_ome, true, &r, &jac)) return it + 1;
                 mu = std::max(mu / 3.0, 1e-12);
                 accepted = true;
                 double step = 0.0;
@@ -413,27 +431,29 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
     Tolerance tol{true, 0.0, 0.0};
     double s_yz = cfg_.sigma_yz_um, s_ome = cfg_.sigma_ome_deg;
     const double cap_yz = cfg_.margin_radial_um;
-    bool converged = false;
+    bool converged = false, at_floor = false;
     for (int pass = 0; pass < std::max(1, cfg_.n_passes); ++pass) {
         assign(st, tol, pred, &pairs);
         // drop pairs whose reflection no longer diffracts near the observed ω
-        std::vector<Pair> usable;
-        for (const Pair& p : pairs) {
-            std::vector<Pair> one{p};
-            std::vector<double> r, dummy;
-            if (residuals(st, one, 1.0, 1.0, false, &r, &dummy)) usable.push_back(p);
-        }
-        pairs.swap(usable);
+        pairs.erase(std::remove_if(pairs.begin(), pairs.end(), [&](const Pair& p) { return !pair_models(st, p); }),
+                    pairs.end());
         if (static_cast<int>(pairs.size()) < min_spots) return out;
         const bool same_pairs =
             pass > 0 && pairs.size() == previous.size() &&
             std::equal(pairs.begin(), pairs.end(), previous.begin(),
                        [](const Pair& a, const Pair& b) { return a.obs == b.obs && a.row == b.row; });
+        // the last fit left residuals below the σ floors and the spots did not change: another
+        // fit (with the floors as weights) cannot move the grain by more than that noise floor
+        if (same_pairs && at_floor) {
+            converged = true;
+            break;
+        }
         out.iterations += fit(&st, pairs, s_yz, s_ome);
         double sc_yz, sc_ome;
         scales(st, pairs, &sc_yz, &sc_ome);
         out.scale_yz_um = sc_yz;
         out.scale_ome_deg = sc_ome;
+        at_floor = sc_yz <= cfg_.sigma_floor_yz_um && sc_ome <= cfg_.sigma_floor_ome_deg;
         const double new_yz = cfg_.adapt_weights ? std::max(sc_yz, cfg_.sigma_floor_yz_um) : s_yz;
         const double new_ome = cfg_.adapt_weights ? std::max(sc_ome, cfg_.sigma_floor_ome_deg) : s_ome;
         // done when the spots and the weights no longer change: the weights are the residual
