@@ -311,6 +311,7 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
     bool active[kNP];
     for (int k = 0; k < kNP; ++k)
         active[k] = k < 3 ? cfg_.fit_position : (k < 6 ? cfg_.fit_orientation : cfg_.fit_strain);
+    const bool all_active = cfg_.fit_position && cfg_.fit_orientation && cfg_.fit_strain;
     std::vector<double> r, jac, r_new, jac_new;
     if (!residuals(*st, pairs, s_yz, s_ome, true, &r, &jac)) return 0;
     double cost = 0.0;
@@ -320,12 +321,20 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
     const std::size_t m = r.size();
     for (; it < cfg_.max_iter; ++it) {
         double jtj[kNP * kNP] = {}, jtr[kNP] = {};
+        // lower triangle of JᵀJ and Jᵀr; the columns of fixed parameters are zeroed first, so
+        // the accumulation has no branches
+        if (!all_active)
+            for (std::size_t i = 0; i < m; ++i)
+                for (int a = 0; a < kNP; ++a)
+                    if (!active[a]) jac[i * kNP + static_cast<std::size_t>(a)] = 0.0;
         for (std::size_t i = 0; i < m; ++i) {
             const double* row = jac.data() + i * kNP;
+            const double ri = r[i];
             for (int a = 0; a < kNP; ++a) {
-                if (!active[a] || row[a] == 0.0) continue;
-                jtr[a] += row[a] * r[i];
-                for (int b = 0; b <= a; ++b) jtj[a * kNP + b] += row[a] * row[b];
+                const double ra = row[a];
+                jtr[a] += ra * ri;
+                double* out = jtj + a * kNP;
+                for (int b = 0; b <= a; ++b) out[b] += ra * row[b];
             }
         }
         double max_diag = 0.0;
@@ -365,8 +374,9 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
             }
             State trial = apply_step(*st, dx);
             project_position(&trial);
-            // residuals only for the trial; the Jacobian follows once the step is accepted
-            if (!feasible(trial) || !residuals(trial, pairs, s_yz, s_ome, false, &r_new, &jac_new)) {
+            // the Jacobian at the trial point comes almost free with its residuals, and is the
+            // next iteration's when the step is accepted
+            if (!feasible(trial) || !residuals(trial, pairs, s_yz, s_ome, true, &r_new, &jac_new)) {
                 mu *= 10.0;
                 continue;
             }
@@ -376,7 +386,8 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
                 const double rel = (cost - new_cost) / std::max(cost, 1e-300);
                 *st = trial;
                 cost = new_cost;
-                if (!residuals(*st, pairs, s_yz, s_ome, true, &r, &jac)) return it + 1;
+                r.swap(r_new);
+                jac.swap(jac_new);
                 mu = std::max(mu / 3.0, 1e-12);
                 accepted = true;
                 double step = 0.0;

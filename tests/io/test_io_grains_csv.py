@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from conftest import shared_path
 from midas.errors import FormatError
-from midas.io.grains_csv import GRAINS_COLUMNS, GrainsHeader, GrainsTable, read_grains_csv, write_grains_csv
+from midas.io.grains_csv import (
+    GRAINS_COLUMNS,
+    GrainsHeader,
+    GrainsTable,
+    read_grains_csv,
+    write_grains_csv,
+)
 
 
 def _narrow(path, out, width, names=None):
