@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 
 from midas.errors import ParamError
 
-__all__ = ["fable_beaudoin_matrix", "fable_beaudoin_strain", "kenesei_strain", "kenesei_strains", "observed_g"]
+__all__ = ["fable_beaudoin_matrix", "fable_beaudoin_strain", "kenesei_strain", "kenesei_strains", "observed_g",
+           "segment_sums"]
 
 
 def fable_beaudoin_matrix(lattice: Any) -> NDArray[np.float64]:
