@@ -19,8 +19,11 @@ pipeline
     by stage, against upstream C's wall times on a quiet 2-core machine; the result is scored
     against GrainsSim.csv. The example's parameters are used with two corrections that its own
     simulator calls for: tGap 0 (the simulator has no rolling-shutter timing) and Width 2500 µm
-    (grains sit up to 2000 µm off-axis, so their spots lie up to ~2000 µm off the rings; with
-    Width 1500 upstream loses the 4 outermost grains). ``--as-given`` runs the file unchanged.
+    (grains sit up to 2000 µm off-axis, so their spots lie up to ~2400 µm off the rings; upstream
+    cuts such spots at the band edge, keeps their biased centres and loses the 4 grains with the
+    most of them; midas fits them whole, and its CalcRadius ring test, |R − R_ring| < Width on
+    the whole spot's centre, then drops them: 194/250 as given). ``--as-given`` runs the file
+    unchanged.
 
 Usage: ``PYTHONPATH=python python3 benchmarks/bench_ff.py [synthetic|pipeline|all] [--sizes 250,1000]``
 """
