@@ -59,7 +59,25 @@ struct Workspace {
     std::vector<double> par, perp, cross;  // per hkl row, 3 each
     std::vector<std::int32_t> matched_tmp;
     std::vector<std::int32_t> pairs_tmp;
+    std::vector<double> arc_tan;  // per ring: tan of the η tolerance (with the coarse widening)
 };
+
+/// Largest error of fast_eta_deg, degrees (the polynomial's 1e-5 rad, rounded up).
+constexpr double kFastEtaErrDeg = 2e-3;
+
+/// η (degrees, docs/conventions.md: η = atan2(−y, z)) from a degree-9 odd polynomial for atan on
+/// [0, 1] (absolute error below 1e-5 rad) and octant reduction; for pre-filters only.
+inline double fast_eta_deg(double y, double z) {
+    const double ay = std::fabs(y), az = std::fabs(z);
+    const double mx = std::max(ay, az);
+    if (!(mx > 0.0)) return 0.0;
+    const double t = std::min(ay, az) / mx;
+    const double t2 = t * t;
+    double a = t * (0.9998660 + t2 * (-0.3302995 + t2 * (0.1801410 + t2 * (-0.0851330 + t2 * 0.0208351))));
+    if (ay > az) a = 0.5 * M_PI - a;  // angle from the +z axis towards ∓y
+    if (z < 0.0) a = M_PI - a;
+    return (y > 0.0 ? -a : a) / kDeg;
+}
 
 struct Line {
     double p0[3];   // sample frame, µm
@@ -251,6 +269,8 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
     const std::size_t n_rows = rows_.size();
     ws.pred.clear();
     ws.iv.clear();
+    ws.arc_tan.resize(eta_tol_deg_.size());
+    for (std::size_t r = 0; r < eta_tol_deg_.size(); ++r) ws.arc_tan[r] = std::tan((eta_tol_deg_[r] + extra_deg) * kDeg);
     int n_exp = 0, matched_upper = 0;
     for (std::size_t step = 0; step < n_rows; ++step) {
         const std::size_t h = row_order_[step];
@@ -295,11 +315,13 @@ bool Indexer::evaluate(const double* par, const double* perp, const double* cros
             const double ym = p.a[0] + mu_mid * p.b[0], zm = p.a[1] + mu_mid * p.b[1];
             const double half_len = 0.5 * (line.mu_hi - line.mu_lo) * std::sqrt(p.b[0] * p.b[0] + p.b[1] * p.b[1]);
             const double rm = std::sqrt(ym * ym + zm * zm);
-            const double e_mid = geometry::eta_from_yz(ym, zm) / kDeg;
+            // only the grid query uses this η range (the matches are then tested exactly), so a
+            // fast η good to kFastEtaErrDeg, with the range widened by as much, suffices
+            const double e_mid = fast_eta_deg(ym, zm);
             const double x = half_len / rm;  // asin(x) ≤ x·(1 + x²/5) for x ≤ 0.5
-            const double e_half = x < 0.5 ? x * (1.0 + 0.2 * x * x) / kDeg : 180.0;
+            const double e_half = x < 0.5 ? x * (1.0 + 0.2 * x * x) / kDeg + kFastEtaErrDeg : 180.0;
             const double etol = eta_tol_deg_[static_cast<std::size_t>(row.ring)] + extra_deg;
-            const double arc_tan = std::tan(etol * kDeg);
+            const double arc_tan = ws.arc_tan[static_cast<std::size_t>(row.ring)];
             const double e_lo = e_mid - e_half - etol, e_hi = e_mid + e_half + etol;
             const std::size_t before = ws.iv.size();
             const bool check_radius = counts && cfg_.margin_radius_um > 0.0;

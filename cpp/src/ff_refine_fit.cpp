@@ -79,6 +79,13 @@ class Refiner {
     void project_position(State* st) const;
     int fit(State* st, const std::vector<Pair>& pairs, double s_yz, double s_ome) const;
     void scales(const State& st, const std::vector<Pair>& pairs, double* s_yz, double* s_ome) const;
+    [[nodiscard]] bool pair_models(const State& st, const Pair& p) const {
+        double g[3], c, sn;
+        g_of_row(st, static_cast<std::size_t>(p.row), g);
+        SpotModel m;
+        return closest_bragg_cs(g, cfg_.wavelength_A, p.c_obs, p.s_obs, &c, &sn) &&
+               spot_model_cs(g, st.pos, c, sn, cfg_.wavelength_A, cfg_.lsd_um, cfg_.displacement, false, false, &m);
+    }
 
     const ObsSpotsView& obs_;
     const SpotGrid& grid_;
@@ -304,6 +311,7 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
     bool active[kNP];
     for (int k = 0; k < kNP; ++k)
         active[k] = k < 3 ? cfg_.fit_position : (k < 6 ? cfg_.fit_orientation : cfg_.fit_strain);
+    const bool all_active = cfg_.fit_position && cfg_.fit_orientation && cfg_.fit_strain;
     std::vector<double> r, jac, r_new, jac_new;
     if (!residuals(*st, pairs, s_yz, s_ome, true, &r, &jac)) return 0;
     double cost = 0.0;
@@ -313,12 +321,20 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
     const std::size_t m = r.size();
     for (; it < cfg_.max_iter; ++it) {
         double jtj[kNP * kNP] = {}, jtr[kNP] = {};
+        // lower triangle of JᵀJ and Jᵀr; the columns of fixed parameters are zeroed first, so
+        // the accumulation has no branches
+        if (!all_active)
+            for (std::size_t i = 0; i < m; ++i)
+                for (int a = 0; a < kNP; ++a)
+                    if (!active[a]) jac[i * kNP + static_cast<std::size_t>(a)] = 0.0;
         for (std::size_t i = 0; i < m; ++i) {
             const double* row = jac.data() + i * kNP;
+            const double ri = r[i];
             for (int a = 0; a < kNP; ++a) {
-                if (!active[a] || row[a] == 0.0) continue;
-                jtr[a] += row[a] * r[i];
-                for (int b = 0; b <= a; ++b) jtj[a * kNP + b] += row[a] * row[b];
+                const double ra = row[a];
+                jtr[a] += ra * ri;
+                double* out = jtj + a * kNP;
+                for (int b = 0; b <= a; ++b) out[b] += ra * row[b];
             }
         }
         double max_diag = 0.0;
@@ -342,6 +358,19 @@ int Refiner::fit(State* st, const std::vector<Pair>& pairs, double s_yz, double 
             if (!cholesky_solve(a, dx, kNP)) {
                 mu *= 10.0;
                 continue;
+            }
+            // the linear model's cost reduction −(2·dxᵀJᵀr + dxᵀJᵀJ·dx): when the first step of this
+            // iteration promises nothing above rounding, the fit has converged
+            if (inner == 0) {
+                double lin = 0.0;
+                for (int p = 0; p < kNP; ++p) {
+                    if (!active[p]) continue;
+                    double jd = 0.0;
+                    for (int q = 0; q < kNP; ++q)
+                        if (active[q]) jd += jtj[p * kNP + q] * dx[q];
+                    lin += dx[p] * (2.0 * jtr[p] + jd);
+                }
+                if (-lin <= 1e-14 * cost) return it;
             }
             State trial = apply_step(*st, dx);
             project_position(&trial);
@@ -413,27 +442,29 @@ RefinedGrain Refiner::run(const double* u0, const double* p0, const double* b0, 
     Tolerance tol{true, 0.0, 0.0};
     double s_yz = cfg_.sigma_yz_um, s_ome = cfg_.sigma_ome_deg;
     const double cap_yz = cfg_.margin_radial_um;
-    bool converged = false;
+    bool converged = false, at_floor = false;
     for (int pass = 0; pass < std::max(1, cfg_.n_passes); ++pass) {
         assign(st, tol, pred, &pairs);
         // drop pairs whose reflection no longer diffracts near the observed ω
-        std::vector<Pair> usable;
-        for (const Pair& p : pairs) {
-            std::vector<Pair> one{p};
-            std::vector<double> r, dummy;
-            if (residuals(st, one, 1.0, 1.0, false, &r, &dummy)) usable.push_back(p);
-        }
-        pairs.swap(usable);
+        pairs.erase(std::remove_if(pairs.begin(), pairs.end(), [&](const Pair& p) { return !pair_models(st, p); }),
+                    pairs.end());
         if (static_cast<int>(pairs.size()) < min_spots) return out;
         const bool same_pairs =
             pass > 0 && pairs.size() == previous.size() &&
             std::equal(pairs.begin(), pairs.end(), previous.begin(),
                        [](const Pair& a, const Pair& b) { return a.obs == b.obs && a.row == b.row; });
+        // the last fit left residuals below the σ floors and the spots did not change: another
+        // fit (with the floors as weights) cannot move the grain by more than that noise floor
+        if (same_pairs && at_floor) {
+            converged = true;
+            break;
+        }
         out.iterations += fit(&st, pairs, s_yz, s_ome);
         double sc_yz, sc_ome;
         scales(st, pairs, &sc_yz, &sc_ome);
         out.scale_yz_um = sc_yz;
         out.scale_ome_deg = sc_ome;
+        at_floor = sc_yz <= cfg_.sigma_floor_yz_um && sc_ome <= cfg_.sigma_floor_ome_deg;
         const double new_yz = cfg_.adapt_weights ? std::max(sc_yz, cfg_.sigma_floor_yz_um) : s_yz;
         const double new_ome = cfg_.adapt_weights ? std::max(sc_ome, cfg_.sigma_floor_ome_deg) : s_ome;
         // done when the spots and the weights no longer change: the weights are the residual

@@ -15,7 +15,12 @@ from midas.ff.grains import (
 )
 from midas.ff.index import index_and_refine, select_seeds
 from midas.ff.score import score_grains
-from midas.ff.strain import fable_beaudoin_strain, kenesei_strain
+from midas.ff.strain import (
+    fable_beaudoin_strain,
+    kenesei_strain,
+    kenesei_strains,
+    segment_sums,
+)
 from midas.ff.synthetic import strained_lattices
 
 REF = (4.08, 4.08, 4.08, 90.0, 90.0, 90.0)
@@ -50,6 +55,35 @@ def test_kenesei_recovers_a_known_strain(rng):
     got, rms, resid = kenesei_strain(g, tth, d0, lam)
     np.testing.assert_allclose(got, e, atol=1e-9)
     assert rms < 1e-9 and np.abs(resid).max() < 1e-9
+
+
+def test_segment_sums_match_a_loop_with_empty_segments(rng):
+    for _ in range(50):
+        counts = rng.integers(0, 4, size=rng.integers(0, 9))
+        off = np.concatenate([[0], np.cumsum(counts)])
+        x = rng.normal(size=(int(off[-1]), 2, 3))
+        expected = np.zeros((len(counts), 2, 3))
+        for i in range(len(counts)):
+            expected[i] = x[off[i]:off[i + 1]].sum(axis=0)
+        np.testing.assert_allclose(segment_sums(x, off), expected, rtol=0, atol=1e-12)
+
+
+def test_kenesei_strains_of_several_grains_equal_one_at_a_time(rng):
+    sizes = [12, 0, 5, 30]  # a grain without spots and one with too few for a strain
+    lam = 0.22291
+    g = rng.normal(size=(sum(sizes), 3))
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
+    d0 = np.full(len(g), 2.04)
+    tth = 2 * np.arcsin(lam / (2 * d0 * (1 + rng.normal(scale=1e-3, size=len(g)))))
+    off = np.concatenate([[0], np.cumsum(sizes)])
+    eps, rms, resid = kenesei_strains(g, tth, d0, lam, off)
+    for i in (0, 3):
+        s = slice(off[i], off[i + 1])
+        e1, r1, res1 = kenesei_strain(g[s], tth[s], d0[s], lam)
+        np.testing.assert_allclose(eps[i], e1, atol=1e-12)
+        np.testing.assert_allclose(resid[s], res1, atol=1e-12)
+        assert abs(rms[i] - r1) < 1e-12
+    assert np.all(eps[1] == 0) and np.all(eps[2] == 0) and np.all(resid[off[2]:off[3]] == 0)
 
 
 def test_process_grains_finds_every_grain_once():

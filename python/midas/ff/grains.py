@@ -299,7 +299,12 @@ def _grain_set(ref: Any, reps_a: NDArray[np.int64], members: list[NDArray[np.int
                spots: Any, rings: Any, config: GrainConfig) -> GrainSet:
     """Strains, the Grains.csv table and the SpotMatrix rows of grains ``reps_a`` of ``ref``."""
     from midas.crystal import matrix_to_euler
-    from midas.ff.strain import fable_beaudoin_strain, kenesei_strains, observed_g
+    from midas.ff.strain import (
+        fable_beaudoin_strain,
+        kenesei_strains,
+        observed_g,
+        segment_sums,
+    )
     from midas.io.grains_csv import GrainsHeader, GrainsTable
     from midas.io.spot_matrix import SpotMatrix
 
@@ -317,8 +322,7 @@ def _grain_set(ref: Any, reps_a: NDArray[np.int64], members: list[NDArray[np.int
                              config.lsd_um)
     d0 = rings.ring_d_A[rings.ring_nr[sel.hkl_row]]
     eps_ken, rms, resid = kenesei_strains(g_unit, tth, d0, config.wavelength_A, sel.offsets)
-    gr_sum = np.zeros(n)
-    np.add.at(gr_sum, group, spots.grain_radius_um[rows])
+    gr_sum = segment_sums(spots.grain_radius_um[rows], sel.offsets)
     radius = gr_sum / np.maximum(counts, 1)
     order = np.lexsort((spots.spot_id[rows], group))  # grain by grain, spots by SpotID
     ro = rows[order]

@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 
 from midas.errors import ParamError
 
-__all__ = ["fable_beaudoin_matrix", "fable_beaudoin_strain", "kenesei_strain", "kenesei_strains", "observed_g"]
+__all__ = ["fable_beaudoin_matrix", "fable_beaudoin_strain", "kenesei_strain", "kenesei_strains", "observed_g",
+           "segment_sums"]
 
 
 def fable_beaudoin_matrix(lattice: Any) -> NDArray[np.float64]:
@@ -112,6 +113,29 @@ def observed_g(y_um: Any, z_um: Any, omega_deg: Any, pos_um: Any, lsd_um: float
     return g, tth
 
 
+def segment_sums(x: Any, offsets: Any) -> NDArray[np.float64]:
+    """Sums of consecutive row segments: ``out[i] = x[offsets[i]:offsets[i+1]].sum(axis=0)``.
+
+    Parameters
+    ----------
+    x : (S, ...) float64
+    offsets : (G + 1,) int
+        Non-decreasing, ``offsets[0] == 0`` and ``offsets[-1] == S`` (empty segments sum to 0).
+
+    Returns
+    -------
+    (G, ...) float64
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    off = np.asarray(offsets, dtype=np.int64)
+    out = np.zeros((len(off) - 1, *arr.shape[1:]))
+    full = np.diff(off) > 0
+    if np.any(full):
+        # a non-empty segment runs to the start of the next non-empty one
+        out[full] = np.add.reduceat(arr, off[:-1][full], axis=0)
+    return out
+
+
 def kenesei_strains(g_unit: Any, tth_rad: Any, d0_A: Any, wavelength_A: float, offsets: Any
                     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Kenesei strains of many grains at once (linear least squares per grain).
@@ -145,18 +169,15 @@ def kenesei_strains(g_unit: Any, tth_rad: Any, d0_A: Any, wavelength_A: float, o
     counts = np.diff(off)
     n_g = len(counts)
     group = np.repeat(np.arange(n_g), counts)
-    m = np.zeros((n_g, 6, 6))
-    v = np.zeros((n_g, 6))
-    np.add.at(m, group, a[:, :, None] * a[:, None, :])
-    np.add.at(v, group, a * b[:, None])
+    m = segment_sums(a[:, :, None] * a[:, None, :], off)
+    v = segment_sums(a * b[:, None], off)
     ok = counts >= 6
     x = np.zeros((n_g, 6))
     if np.any(ok):
         x[ok] = np.linalg.solve(m[ok], v[ok][..., None])[..., 0]
     resid = np.einsum("si,si->s", a, x[group]) - b if len(b) else np.zeros(0)
     resid[~ok[group]] = 0.0
-    ssr = np.zeros(n_g)
-    np.add.at(ssr, group, resid**2)
+    ssr = segment_sums(resid**2, off)
     rms = np.sqrt(ssr / np.maximum(counts, 1))
     e = np.zeros((n_g, 3, 3))
     e[:, 0, 0], e[:, 1, 1], e[:, 2, 2] = x[:, 0], x[:, 1], x[:, 2]

@@ -18,8 +18,10 @@ sample frame at ω = 0), 13-18 a b c (Å) alpha beta gamma (deg), 19 DiffPos (µ
 21 DiffAngle (deg), 22 GrainRadius (µm), 23 Confidence, 24-32 Fable strain, 33-41 Kenesei strain
 (both sample frame, stored ×1e6), 42 RMSErrorStrain (×1e6), 43 PhaseNr, 44-46 Eul0..2.
 
-The reader also accepts rows with exactly 19 values (upstream's ``GrainsGen.csv`` layout: GrainID,
-orientation, position, lattice) and rows that are whitespace- instead of tab-separated. The Euler
+The reader also accepts rows with exactly 24 values (GrainID to Confidence: grain lists converted
+from other programs, e.g. HEXRD's, without strains or Euler angles) or 19 values (upstream's
+``GrainsGen.csv`` layout: GrainID, orientation, position, lattice), and rows that are whitespace-
+instead of tab-separated. The Euler
 columns are kept as stored: upstream's Grains.csv holds radians, but its example ``GrainsSim.csv``
 holds degrees, so midas never derives an orientation from them (use ``orient_mat``).
 """
@@ -55,6 +57,8 @@ GRAINS_COLUMNS: tuple[str, ...] = (
 
 _N_FULL = len(GRAINS_COLUMNS)
 _N_SHORT = 19  # GrainsGen.csv: GrainID + orientation + position + lattice
+_N_NO_STRAIN = 24  # GrainID ... Confidence (no strains, phase or Euler angles)
+_WIDTHS = (_N_FULL, _N_NO_STRAIN, _N_SHORT)
 _STRAIN_SCALE = 1e6
 _N_HEADER = 9
 
@@ -281,6 +285,18 @@ def _parse_header(lines: list[str], path: Path) -> tuple[GrainsHeader, int | Non
     return header, num
 
 
+def _check_column_names(header_lines: list[str], width: int, path: Path) -> None:
+    """A narrower file's column-name line (``%GrainID ...``), when present, must name the first
+    ``width`` Grains.csv columns (or all 47, as upstream's writers do)."""
+    for i, line in enumerate(header_lines, start=1):
+        names = line.lstrip("%").split()
+        if not names or names[0] != GRAINS_COLUMNS[0]:
+            continue
+        if tuple(names) not in (GRAINS_COLUMNS[:width], GRAINS_COLUMNS):
+            raise FormatError(f"{path}:{i}: rows have {width} values but the column names are {names}; expected "
+                              f"{list(GRAINS_COLUMNS[:width])}")
+
+
 def read_grains_csv(path: str | Path) -> GrainsTable:
     """Read an upstream ``Grains.csv`` (or ``GrainsSim.csv`` / ``GrainsGen.csv``).
 
@@ -293,14 +309,15 @@ def read_grains_csv(path: str | Path) -> GrainsTable:
     Returns
     -------
     GrainsTable
-        One entry per data row, in file order. For 19-column rows (GrainsGen.csv) the columns
-        after gamma are zero.
+        One entry per data row, in file order. For 24-column rows the columns after Confidence
+        are zero (PhaseNr too), for 19-column rows (GrainsGen.csv) those after gamma.
 
     Raises
     ------
     FormatError
-        When the file is missing, a row does not hold 47 (or 19) numbers, the rows mix both
-        layouts, or a value is not a number; the message names the file and line.
+        When the file is missing, a row does not hold 47, 24 or 19 numbers, the rows mix
+        layouts, a narrower file's column-name line names other columns than the first ones of
+        Grains.csv, or a value is not a number; the message names the file and line.
 
     Notes
     -----
@@ -324,9 +341,10 @@ def read_grains_csv(path: str | Path) -> GrainsTable:
             header_lines.append(line)
             continue
         fields = line.split()
-        if len(fields) not in (_N_FULL, _N_SHORT):
+        if len(fields) not in _WIDTHS:
             raise FormatError(f"{p}:{lineno}: grain row has {len(fields)} values, expected {_N_FULL} "
-                              f"(Grains.csv) or {_N_SHORT} (GrainsGen.csv)")
+                              f"(Grains.csv), {_N_NO_STRAIN} (its columns GrainID to Confidence) or {_N_SHORT} "
+                              f"(GrainsGen.csv)")
         if width is not None and len(fields) != width:
             raise FormatError(f"{p}:{lineno}: grain row has {len(fields)} values, previous rows {width}")
         width = len(fields)
@@ -335,6 +353,8 @@ def read_grains_csv(path: str | Path) -> GrainsTable:
         except ValueError as exc:
             raise FormatError(f"{p}:{lineno}: {exc}") from exc
     header, num = _parse_header(header_lines, p)
+    if width == _N_NO_STRAIN:
+        _check_column_names(header_lines, width, p)
     m = np.zeros((len(rows), _N_FULL))
     if rows:
         m[:, : width or _N_FULL] = np.asarray(rows)

@@ -8,6 +8,7 @@
 // index order, so queries are deterministic.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -45,15 +46,19 @@ class SpotGrid {
         cell_range(eta_lo, eta_hi, eta_cell_deg_, n_eta_, &e0, &e1);
         cell_range(omega_lo, omega_hi, omega_cell_deg_, n_omega_, &w0, &w1);
         const std::size_t base = static_cast<std::size_t>(ring_start_[static_cast<std::size_t>(ring)]);
+        // the ω cells split into at most two contiguous runs (wrapped at ±180°)
+        const int cw0 = wrap_cell(w0, n_omega_);
+        const int run0 = std::min(w1 - w0 + 1, n_omega_ - cw0);
+        const int run1 = w1 - w0 + 1 - run0;  // cells continuing from 0 (cell_range: w1 - w0 < n_omega_)
         for (int ie = e0; ie <= e1; ++ie) {
-            const int ce = ((ie % n_eta_) + n_eta_) % n_eta_;
-            for (int iw = w0; iw <= w1; ++iw) {
-                const int cw = ((iw % n_omega_) + n_omega_) % n_omega_;
-                const std::size_t cell = base + static_cast<std::size_t>(ce) * static_cast<std::size_t>(n_omega_) +
-                                         static_cast<std::size_t>(cw);
-                for (std::int32_t k = offset_[cell]; k < offset_[cell + 1]; ++k) f(items_[static_cast<std::size_t>(k)]);
-            }
-            // one full turn of ω visited: stop (cell_range guarantees w1 - w0 < n_omega_)
+            const std::size_t row = base + static_cast<std::size_t>(wrap_cell(ie, n_eta_)) * static_cast<std::size_t>(n_omega_);
+            // spots of consecutive cells are consecutive in items_: one range per run
+            const std::size_t a = row + static_cast<std::size_t>(cw0);
+            for (std::int32_t k = offset_[a]; k < offset_[a + static_cast<std::size_t>(run0)]; ++k)
+                f(items_[static_cast<std::size_t>(k)]);
+            if (run1 > 0)
+                for (std::int32_t k = offset_[row]; k < offset_[row + static_cast<std::size_t>(run1)]; ++k)
+                    f(items_[static_cast<std::size_t>(k)]);
         }
     }
 
@@ -68,6 +73,14 @@ class SpotGrid {
     }
 
    private:
+    /// Cell index i wrapped into [0, n).
+    static int wrap_cell(int i, int n) {
+        if (i >= 0 && i < n) return i;
+        if (i < 0 && i >= -n) return i + n;
+        if (i >= n && i < 2 * n) return i - n;
+        return ((i % n) + n) % n;
+    }
+
     static void cell_range(double lo, double hi, double cell, int n, int* i0, int* i1) {
         if (!(hi - lo < 360.0)) {
             *i0 = 0;
