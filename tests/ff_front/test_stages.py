@@ -76,6 +76,22 @@ def test_calc_radius_spot_between_two_rings_appears_twice() -> None:
     assert rs.column("SpotID").tolist() == [1, 2]
 
 
+def test_calc_radius_keeps_grown_spots_whose_flank_reached_the_band() -> None:
+    """A whole (grown) spot centred 9 px = 1800 µm off its ring, σ_R 2 px, IMax 100 × the ring
+    threshold: its profile stays above threshold to 2·√(2·ln 100) = 6.07 px = 1214 µm from the
+    centre, so it reached the 1500 µm band (1800 < 1500 + 1214); one 14 px off (2800 µm) did not."""
+    merged = _merged([(*_at(1, 30.0, 9.0), 10.0, 1000.0, 1), (*_at(1, 60.0, 14.0), 10.0, 1000.0, 1)])
+    merged.rows[:, R["SigmaR"]] = 2.0
+    merged.rows[:, R["IMax"]] = 1000.0
+    grown = calc_radius(merged, _radius_settings(ring_threshold=(10.0, 10.0, 10.0), grown_regions=True))
+    assert grown.merged_index.tolist() == [0] and grown.column("RingNr").tolist() == [1]
+    # the same spots from a band-limited search: centre within Width only (upstream's rule)
+    assert len(calc_radius(merged, _radius_settings(ring_threshold=(10.0, 10.0, 10.0), grown_regions=False))) == 0
+    # a spot at threshold level reaches nowhere beyond its centre
+    merged.rows[:, R["IMax"]] = 10.0
+    assert len(calc_radius(merged, _radius_settings(ring_threshold=(10.0, 10.0, 10.0), grown_regions=True))) == 0
+
+
 def _setup_settings(**kw: object) -> FitSetupSettings:
     det = FFDetector(lsd_um=LSD, bc_px=BC, pixel_size_um=(PX, PX), rho_d_um=204800.0, n_pixels=(2048, 2048),
                      ty_deg=0.3, tz_deg=-0.2, distortion=(2e-4,) + (0.0,) * 14)

@@ -135,7 +135,8 @@ class _Reader:
                 cls = getattr(cls, part)
         except (ImportError, AttributeError) as exc:
             raise FormatError(f"checkpoint {self.root.filename}: class {cls_name} not available: {exc}") from exc
-        kw = {f.name: self.child(g, f.name) for f in dataclasses.fields(cls) if f.init}
+        kw = {f.name: self.child(g, f.name) for f in dataclasses.fields(cls)
+              if f.init and not (_has_default(f) and not _stored(g, f.name))}
         obj = cls(**kw)
         self.memo[g.name] = obj
         return obj
@@ -153,6 +154,15 @@ class _Reader:
         if isinstance(node, h5py.Dataset):
             return node[()]
         return self.get_group(node)
+
+
+def _has_default(f: Any) -> bool:
+    """A dataclass field a newer midas added with a default: absent from older checkpoints."""
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+def _stored(g: Any, name: str) -> bool:
+    return f"{_REF}{name}" in g.attrs or f"{_JSON}{name}" in g.attrs or name in g
 
 
 class Checkpoint:

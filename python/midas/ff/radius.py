@@ -2,6 +2,12 @@
 
 Each merged spot is given to every ring of ``RingThresh`` whose ideal radius ``Lsd·tan 2θ`` lies
 within ``Width`` of the spot's (uncorrected) radius; a spot near two rings appears once per ring.
+When the peak search grew regions past the ring bands (our default, see
+:class:`midas.ff.peaksearch.PeakSearchConfig`), a spot's centre is unbiased and may lie beyond
+``Width`` while its flank still crossed the band; upstream would have found it there, cut at the
+band edge, with its centre pulled inside. Such a spot is kept when
+``|R − R_ring| < Width + σ_R·√(2·ln(IMax / RingThresh))`` (σ_R in µm): the distance at which its
+profile falls to the ring's threshold.
 The spot's grain volume follows from its intensity relative to the ring's powder intensity:
 
     PowderIntensity_ring = Σ IntegratedIntensity of the ring's spots / n_frames
@@ -67,6 +73,13 @@ class RadiusSettings:
         ``DiscModel 1``.
     disc_model : bool
         ``DiscModel 1``: grain radius √(V/π) instead of (3V/4π)^{1/3}.
+    ring_threshold : tuple of float
+        ``RingThresh`` threshold (counts above dark) of each ring; empty = unknown.
+    grown_regions : bool
+        The peak search grew regions past the ring bands and fitted whole spots (the default
+        of :class:`midas.ff.peaksearch.PeakSearchConfig`, not with ``DoFullImage``). A spot is
+        then kept for a ring when the part of it above the ring's threshold reached the band,
+        not only when its centre lies within ``Width`` (see :func:`calc_radius`).
     """
 
     ring_numbers: tuple[int, ...]
@@ -79,6 +92,8 @@ class RadiusSettings:
     n_frames: int
     gauge_volume_um3: float
     disc_model: bool = False
+    ring_threshold: tuple[float, ...] = ()
+    grown_regions: bool = False
 
     @classmethod
     def from_params(cls, p: Mapping[str, object] | object, *, n_frames: int,
@@ -95,7 +110,8 @@ class RadiusSettings:
         from midas.ff.peaksearch import _get, _last
 
         table = hkl_table if hkl_table is not None else hkl_table_from_params(p)
-        rings = [int(r) for r, _t in _get(p, "RingThresh", [])]
+        ring_thresh = [(int(r), float(t)) for r, t in _get(p, "RingThresh", [])]
+        rings = [r for r, _t in ring_thresh]
         if not rings:
             raise ParamError("CalcRadius needs RingThresh lines (the rings spots are assigned to)")
         nr = np.asarray(table.ring_nr)  # type: ignore[attr-defined]
@@ -121,7 +137,8 @@ class RadiusSettings:
         return cls(ring_numbers=tuple(rings), ring_radius_um=tuple(radii), ring_multiplicity=tuple(mult),
                    width_um=float(_last(_get(p, "Width", 1500.0))), pixel_size_um=float(_last(_get(p, "px", 0.0))),
                    lsd_um=float(_last(_get(p, "Lsd", 0.0))), omega_step_deg=float(step), n_frames=int(n_frames),
-                   gauge_volume_um3=gauge, disc_model=disc)
+                   gauge_volume_um3=gauge, disc_model=disc, ring_threshold=tuple(t for _r, t in ring_thresh),
+                   grown_regions=not bool(int(_last(_get(p, "DoFullImage", 0)) or 0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +170,26 @@ class RingSpots:
             return self.rows[:, _C[name]]
         except KeyError:
             raise ParamError(f"no Radius column {name!r}; columns are {RADIUS_COLUMNS}") from None
+
+
+def _band_reach_um(m: NDArray[np.float64], rc: Mapping[str, int], s: RadiusSettings) -> NDArray[np.float64]:
+    """How far (µm) beyond its centre each spot stays above each ring's threshold: (M, n_rings).
+
+    Zero unless the peak search grew regions past the bands. For a spot of radial width σ_R
+    (px) and peak height IMax, the Gaussian profile falls to the threshold t at
+    σ_R·√(2·ln(IMax/t)) from the centre; a spot whose centre lies that much beyond ``Width``
+    still had pixels inside the band, which is where upstream's band-limited search would have
+    found (and cut) it.
+    """
+    n_rings = len(s.ring_radius_um)
+    if not s.grown_regions or len(s.ring_threshold) != n_rings:
+        return np.zeros((m.shape[0], n_rings))
+    thr = np.maximum(np.asarray(s.ring_threshold, dtype=np.float64), 1e-12)
+    imax = np.maximum(m[:, rc["IMax"]], 0.0)
+    with np.errstate(divide="ignore"):
+        ratio = np.log(np.maximum(imax[:, None] / thr[None, :], 1.0))
+    sigma_um = np.abs(m[:, rc["SigmaR"]]) * s.pixel_size_um
+    return sigma_um[:, None] * np.sqrt(2.0 * ratio)
 
 
 def calc_radius(merged: MergedSpots, settings: RadiusSettings) -> RingSpots:
@@ -191,7 +228,7 @@ def calc_radius(merged: MergedSpots, settings: RadiusSettings) -> RingSpots:
     rc = {name: i for i, name in enumerate(RESULT_COLUMNS)}
     r_um = m[:, rc["Radius"]] * s.pixel_size_um
     ring_r = np.asarray(s.ring_radius_um)
-    hit = np.abs(r_um[:, None] - ring_r[None, :]) < s.width_um  # (M, n_rings)
+    hit = np.abs(r_um[:, None] - ring_r[None, :]) < s.width_um + _band_reach_um(m, rc, s)  # (M, n_rings)
     spot_idx, ring_idx = np.nonzero(hit)  # row-major: spot order, then ring order
     n = spot_idx.size
     out = np.zeros((n, len(RADIUS_COLUMNS)))
