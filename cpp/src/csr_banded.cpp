@@ -136,7 +136,7 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
     const double* scale = row_scale.empty() ? nullptr : row_scale.data();
     const double* offset = row_offset.empty() ? nullptr : row_offset.data();
     const std::int64_t chunk = std::min(frames_per_chunk, std::max<std::int64_t>(1, n_frames));
-    std::vector<double> partial(static_cast<std::size_t>(n_seg * chunk));
+    uninit_vector<double> partial(static_cast<std::size_t>(n_seg * chunk));  // every entry is written below
     double* part = partial.data();
     for (std::int64_t f0 = 0; f0 < n_frames; f0 += chunk) {
         const std::int64_t nf = std::min(chunk, n_frames - f0);

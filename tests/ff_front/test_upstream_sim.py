@@ -124,7 +124,13 @@ def test_tiny_calc_radius_and_fit_setup_agree_with_upstream(tiny) -> None:  # ty
     d = shared_path("upstream_sim", "ff_au250", "tiny", "upstream_outputs")
     up_seeds = np.loadtxt(d / "SpotsToIndex.csv", dtype=np.int64)
     su = res.setup
-    assert abs(su.spots_to_index.size - up_seeds.size) <= 0.03 * up_seeds.size
+    # plus the whole spots our CalcRadius keeps beyond Width because their flank reached the band
+    # (docs/conventions.md §15.4); upstream cut those at the band edge and dropped some of them
+    st = rs.settings
+    ring2 = rs.column("RingNr") == 2
+    r2 = st.ring_radius_um[st.ring_numbers.index(2)]
+    n_rescued = int(np.sum(ring2 & (np.abs(rs.column("Radius") * st.pixel_size_um - r2) >= st.width_um)))
+    assert -0.03 * up_seeds.size <= su.spots_to_index.size - up_seeds.size <= 0.03 * up_seeds.size + n_rescued, n_rescued
     ia = su.input_all[su.kept]
     assert np.all(np.diff(ia[:, 5]) >= 0)
     for ring in np.unique(ia[:, 5]):

@@ -5,9 +5,10 @@ within ``Width`` of the spot's (uncorrected) radius; a spot near two rings appea
 When the peak search grew regions past the ring bands (our default, see
 :class:`midas.ff.peaksearch.PeakSearchConfig`), a spot's centre is unbiased and may lie beyond
 ``Width`` while its flank still crossed the band; upstream would have found it there, cut at the
-band edge, with its centre pulled inside. Such a spot is kept when
-``|R − R_ring| < Width + σ_R·√(2·ln(IMax / RingThresh))`` (σ_R in µm): the distance at which its
-profile falls to the ring's threshold.
+band edge, with its centre pulled inside. Such a spot, within ``Width`` of no ring,
+is given to its nearest ring when ``|R − R_ring| < Width + σ_R·√(2·ln(IMax / RingThresh))`` (σ_R in
+µm): the distance at which its profile falls to the ring's threshold. Spots that pass upstream's
+test are assigned exactly as upstream assigns them.
 The spot's grain volume follows from its intensity relative to the ring's powder intensity:
 
     PowderIntensity_ring = Σ IntegratedIntensity of the ring's spots / n_frames
@@ -228,7 +229,15 @@ def calc_radius(merged: MergedSpots, settings: RadiusSettings) -> RingSpots:
     rc = {name: i for i, name in enumerate(RESULT_COLUMNS)}
     r_um = m[:, rc["Radius"]] * s.pixel_size_um
     ring_r = np.asarray(s.ring_radius_um)
-    hit = np.abs(r_um[:, None] - ring_r[None, :]) < s.width_um + _band_reach_um(m, rc, s)  # (M, n_rings)
+    dist = np.abs(r_um[:, None] - ring_r[None, :])  # (M, n_rings)
+    hit = dist < s.width_um
+    # a whole (grown) spot near no ring by its centre: its nearest ring, if its flank reached that band
+    lone = np.flatnonzero(~hit.any(axis=1))
+    if lone.size and ring_r.size:
+        nearest = np.argmin(dist[lone], axis=1)
+        reach = _band_reach_um(m[lone], rc, s)[np.arange(lone.size), nearest]
+        ok = dist[lone, nearest] < s.width_um + reach
+        hit[lone[ok], nearest[ok]] = True
     spot_idx, ring_idx = np.nonzero(hit)  # row-major: spot order, then ring order
     n = spot_idx.size
     out = np.zeros((n, len(RADIUS_COLUMNS)))
