@@ -307,9 +307,17 @@ def run(args: argparse.Namespace) -> int:
             f"mean pseudo-strain {1e6 * result.mean_strain:.1f} µε ({status})",
             *[f"wrote {w}" for w in written],
         ]
-        for line in lines:
-            log.info(line)
-            print(line)
+        # the summary goes to stdout once, and to autocal.log (not again to the console log)
+        summary = logging.getLogger(f"{__name__}.summary")
+        summary.propagate = False
+        summary.setLevel(logging.INFO)
+        summary.addHandler(handler)
+        try:
+            for line in lines:
+                summary.info(line)
+                print(line)
+        finally:
+            summary.removeHandler(handler)
         return 0
     finally:
         root.removeHandler(handler)
