@@ -73,6 +73,27 @@ BandedCsr<Real> make_banded(const CsrView<Real>& a, std::int64_t band_cols) {
             out.row_seg[static_cast<std::size_t>(c)] = static_cast<std::int32_t>(
                 cursor[static_cast<std::size_t>(indices[first[static_cast<std::size_t>(c)]] >> shift)]++);
     }
+    // inside a band, segments are stored by first column (ties: creation order), so a pass sweeps
+    // through the band's pixels instead of jumping between rows of the band
+    {
+        uninit_vector<std::int32_t> inv(static_cast<std::size_t>(n_seg));
+        for (std::int64_t c = 0; c < n_seg; ++c)
+            inv[static_cast<std::size_t>(out.row_seg[static_cast<std::size_t>(c)])] = static_cast<std::int32_t>(c);
+        const std::int64_t* bp = out.band_ptr.data();
+#pragma omp parallel for schedule(dynamic, 4)
+        for (std::int64_t b = 0; b < n_bands; ++b) {
+            auto* lo = inv.data() + bp[b];
+            auto* hi = inv.data() + bp[b + 1];
+            std::sort(lo, hi, [&](std::int32_t u, std::int32_t v) {
+                const auto cu = indices[first[static_cast<std::size_t>(u)]];
+                const auto cv = indices[first[static_cast<std::size_t>(v)]];
+                return cu != cv ? cu < cv : u < v;
+            });
+        }
+#pragma omp parallel for schedule(static)
+        for (std::int64_t s = 0; s < n_seg; ++s)
+            out.row_seg[static_cast<std::size_t>(inv[static_cast<std::size_t>(s)])] = static_cast<std::int32_t>(s);
+    }
     // segment lengths, placed in storage order, then their prefix sum
     out.seg_ptr.assign(static_cast<std::size_t>(n_seg + 1), 0);
     std::int64_t* seg_ptr = out.seg_ptr.data();

@@ -91,7 +91,7 @@ class BandedCsr:
     band_ptr : (n_bands + 1,) int64
         Segment range of each band.
     seg_ptr : (n_seg + 1,) int64
-        Entry range of each segment (storage order: band, row, entry order).
+        Entry range of each segment (storage order: band, then first column, ties in row and entry order).
     seg_base : (n_seg,) int32
         Column of each segment's first entry.
     row_seg_ptr : (n_rows + 1,) int64

@@ -32,7 +32,8 @@ def csr_banded(indptr: NDArray[np.int64], indices: NDArray[np.int32], data: NDAr
                 segs.append((int(indices[start]) // band_cols, r, start, k))
                 start = k
     n_bands = max(1, -(-n_cols // band_cols))
-    order = sorted(range(len(segs)), key=lambda c: (segs[c][0], c))  # stable by band
+    # by band, inside a band by first column, ties in creation order
+    order = sorted(range(len(segs)), key=lambda c: (segs[c][0], int(indices[segs[c][2]]), c))
     pos = np.empty(len(segs), dtype=np.int32)
     pos[order] = np.arange(len(segs), dtype=np.int32)
     band_ptr = np.zeros(n_bands + 1, dtype=np.int64)

@@ -21,7 +21,7 @@
 namespace midas::sparse {
 
 /// Owning banded copy of a CSR matrix (see the file comment). Segment s (storage order: by band,
-/// then by row, then entry order) holds entries [seg_ptr[s], seg_ptr[s+1]) of data/step, its
+/// then by first column, ties in row and entry order) holds entries [seg_ptr[s], seg_ptr[s+1]) of data/step, its
 /// first column is seg_base[s] and later columns add step[k] (step of a segment's first entry 0).
 /// The segments of row r, in entry order, are row_seg[row_seg_ptr[r] .. row_seg_ptr[r+1]).
 template <class Real>
