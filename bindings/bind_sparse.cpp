@@ -68,7 +68,7 @@ py::dict banded(const carray<std::int64_t>& indptr, const carray<std::int32_t>& 
     d["seg_ptr"] = to_numpy(std::move(b.seg_ptr), {n_seg + 1});
     d["seg_base"] = to_numpy(std::move(b.seg_base), {n_seg});
     d["row_seg_ptr"] = to_numpy(std::move(b.row_seg_ptr), {static_cast<py::ssize_t>(a.n_rows + 1)});
-    d["row_seg"] = to_numpy(std::move(b.row_seg), {n_seg});
+    d["seg_slot"] = to_numpy(std::move(b.seg_slot), {n_seg});
     d["data"] = to_numpy(std::move(b.data), {nnz});
     d["step"] = to_numpy(std::move(b.step), {nnz});
     return d;
@@ -77,7 +77,7 @@ py::dict banded(const carray<std::int64_t>& indptr, const carray<std::int32_t>& 
 template <class Real, class In>
 py::array_t<double> banded_spmv(const carray<std::int64_t>& band_ptr, const carray<std::int64_t>& seg_ptr,
                                 const carray<std::int32_t>& seg_base, const carray<std::int64_t>& row_seg_ptr,
-                                const carray<std::int32_t>& row_seg, const carray<Real>& data,
+                                const carray<std::int32_t>& seg_slot, const carray<Real>& data,
                                 const carray<std::int16_t>& step, std::int64_t n_cols, const carray<In>& x,
                                 const std::optional<carray<double>>& row_scale,
                                 const std::optional<carray<double>>& row_offset) {
@@ -85,7 +85,7 @@ py::array_t<double> banded_spmv(const carray<std::int64_t>& band_ptr, const carr
     check_shape(x, "x", {-1, n_cols});
     const std::int64_t n_rows = row_seg_ptr.size() - 1;
     midas::sparse::BandedView<Real> a{n_rows,        n_cols,          cspan(band_ptr), cspan(seg_ptr), cspan(seg_base),
-                                      cspan(row_seg_ptr), cspan(row_seg), cspan(data),     cspan(step)};
+                                      cspan(row_seg_ptr), cspan(seg_slot), cspan(data),     cspan(step)};
     const std::int64_t n_frames = x.shape(0);
     py::array_t<double> y({static_cast<py::ssize_t>(n_frames), static_cast<py::ssize_t>(n_rows)});
     auto ys = midas::span<double>(y.mutable_data(), static_cast<std::size_t>(y.size()));
@@ -101,7 +101,7 @@ py::array_t<double> banded_spmv(const carray<std::int64_t>& band_ptr, const carr
 template <class Real, class In>
 void def_banded_spmv(py::module_& m) {
     m.def("banded_spmv", &banded_spmv<Real, In>, py::arg("band_ptr"), py::arg("seg_ptr"), py::arg("seg_base"),
-          py::arg("row_seg_ptr"), py::arg("row_seg"), py::arg("data"), py::arg("step"), py::arg("n_cols"), py::arg("x"),
+          py::arg("row_seg_ptr"), py::arg("seg_slot"), py::arg("data"), py::arg("step"), py::arg("n_cols"), py::arg("x"),
           py::arg("row_scale") = py::none(), py::arg("row_offset") = py::none(),
           "A·x from the banded copy of A: y (n_frames, n_rows) float64 = row_scale·(A·x − row_offset).");
 }

@@ -66,11 +66,11 @@ BandedCsr<Real> make_banded(const CsrView<Real>& a, std::int64_t band_cols) {
     for (const auto k : first) ++out.band_ptr[static_cast<std::size_t>(indices[k] >> shift) + 1];
     for (std::int64_t b = 0; b < n_bands; ++b)
         out.band_ptr[static_cast<std::size_t>(b) + 1] += out.band_ptr[static_cast<std::size_t>(b)];
-    out.row_seg.resize(static_cast<std::size_t>(n_seg));
+    std::vector<std::int32_t> slot_to_seg(static_cast<std::size_t>(n_seg));  // row-order slot -> storage index
     {
         std::vector<std::int64_t> cursor(out.band_ptr.begin(), out.band_ptr.end() - 1);
         for (std::int64_t c = 0; c < n_seg; ++c)
-            out.row_seg[static_cast<std::size_t>(c)] = static_cast<std::int32_t>(
+            slot_to_seg[static_cast<std::size_t>(c)] = static_cast<std::int32_t>(
                 cursor[static_cast<std::size_t>(indices[first[static_cast<std::size_t>(c)]] >> shift)]++);
     }
     // inside a band, segments are stored by first column (ties: creation order), so a pass sweeps
@@ -78,7 +78,7 @@ BandedCsr<Real> make_banded(const CsrView<Real>& a, std::int64_t band_cols) {
     {
         uninit_vector<std::int32_t> inv(static_cast<std::size_t>(n_seg));
         for (std::int64_t c = 0; c < n_seg; ++c)
-            inv[static_cast<std::size_t>(out.row_seg[static_cast<std::size_t>(c)])] = static_cast<std::int32_t>(c);
+            inv[static_cast<std::size_t>(slot_to_seg[static_cast<std::size_t>(c)])] = static_cast<std::int32_t>(c);
         const std::int64_t* bp = out.band_ptr.data();
 #pragma omp parallel for schedule(dynamic, 4)
         for (std::int64_t b = 0; b < n_bands; ++b) {
@@ -92,12 +92,13 @@ BandedCsr<Real> make_banded(const CsrView<Real>& a, std::int64_t band_cols) {
         }
 #pragma omp parallel for schedule(static)
         for (std::int64_t s = 0; s < n_seg; ++s)
-            out.row_seg[static_cast<std::size_t>(inv[static_cast<std::size_t>(s)])] = static_cast<std::int32_t>(s);
+            slot_to_seg[static_cast<std::size_t>(inv[static_cast<std::size_t>(s)])] = static_cast<std::int32_t>(s);
+        out.seg_slot.assign(inv.begin(), inv.end());
     }
     // segment lengths, placed in storage order, then their prefix sum
     out.seg_ptr.assign(static_cast<std::size_t>(n_seg + 1), 0);
     std::int64_t* seg_ptr = out.seg_ptr.data();
-    const std::int32_t* row_seg = out.row_seg.data();
+    const std::int32_t* row_seg = slot_to_seg.data();
 #pragma omp parallel for schedule(static)
     for (std::int64_t r = 0; r < n_rows; ++r)
         for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) {
@@ -142,16 +143,23 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
     if ((!row_scale.empty() && row_scale.size() != static_cast<std::size_t>(n_rows)) ||
         (!row_offset.empty() && row_offset.size() != static_cast<std::size_t>(n_rows)))
         throw ParamError("banded_spmv: row_scale/row_offset must have n_rows = " + std::to_string(n_rows) + " values");
-    if (a.seg_ptr.size() != static_cast<std::size_t>(n_seg + 1) || a.row_seg.size() != static_cast<std::size_t>(n_seg) ||
+    if (a.seg_ptr.size() != static_cast<std::size_t>(n_seg + 1) || a.seg_slot.size() != static_cast<std::size_t>(n_seg) ||
         a.row_seg_ptr.size() != static_cast<std::size_t>(n_rows + 1) || a.band_ptr.empty() ||
         a.data.size() != a.step.size() || a.seg_ptr[static_cast<std::size_t>(n_seg)] != static_cast<std::int64_t>(a.data.size()))
         throw ParamError("banded_spmv: inconsistent banded matrix arrays");
+    if (a.row_seg_ptr[static_cast<std::size_t>(n_rows)] != n_seg)
+        throw ParamError("banded_spmv: row_seg_ptr[n_rows] differs from the number of segments");
+    std::int64_t bad_slots = 0;  // the product writes through seg_slot: every slot must be in range
+#pragma omp parallel for schedule(static) reduction(+ : bad_slots)
+    for (std::int64_t s = 0; s < n_seg; ++s) bad_slots += (a.seg_slot[static_cast<std::size_t>(s)] < 0 ||
+                                                           a.seg_slot[static_cast<std::size_t>(s)] >= n_seg) ? 1 : 0;
+    if (bad_slots) throw ParamError("banded_spmv: " + std::to_string(bad_slots) + " segment slots outside [0, n_seg)");
     const auto n_bands = static_cast<std::int64_t>(a.band_ptr.size()) - 1;
     const std::int64_t* band_ptr = a.band_ptr.data();
     const std::int64_t* seg_ptr = a.seg_ptr.data();
     const std::int32_t* seg_base = a.seg_base.data();
     const std::int64_t* row_seg_ptr = a.row_seg_ptr.data();
-    const std::int32_t* row_seg = a.row_seg.data();
+    const std::int32_t* seg_slot = a.seg_slot.data();
     const Real* data = a.data.data();
     const std::int16_t* step = a.step.data();
     const double* scale = row_scale.empty() ? nullptr : row_scale.data();
@@ -166,7 +174,7 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
         for (std::int64_t b = 0; b < n_bands; ++b) {
             for (std::int64_t s = band_ptr[b]; s < band_ptr[b + 1]; ++s) {
                 double acc[frames_per_read];
-                double* out = part + s * chunk;
+                double* out = part + static_cast<std::int64_t>(seg_slot[s]) * chunk;
                 std::int64_t f = 0;
                 for (; f + frames_per_read <= nf; f += frames_per_read) {
                     detail::lane_sums<frames_per_read>(data, seg_ptr[s], seg_ptr[s + 1],
@@ -188,7 +196,7 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
             const double o = offset ? offset[r] : 0.0;
             for (std::int64_t f = 0; f < nf; ++f) {
                 double acc = 0.0;
-                for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) acc += part[row_seg[c] * chunk + f];
+                for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) acc += part[c * chunk + f];
                 yf[f * n_rows + r] = sc * (acc - o);
             }
         }

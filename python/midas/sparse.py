@@ -95,9 +95,10 @@ class BandedCsr:
     seg_base : (n_seg,) int32
         Column of each segment's first entry.
     row_seg_ptr : (n_rows + 1,) int64
-        Range of each row in ``row_seg``.
-    row_seg : (n_seg,) int32
-        Storage index of each row's segments, in entry order.
+        Segment slots of each row (row order: row by row, entry order).
+    seg_slot : (n_seg,) int32
+        Row-order slot of each storage segment: the product writes segment s's sum to slot
+        ``seg_slot[s]`` and each row adds its slots ``row_seg_ptr[r]:row_seg_ptr[r + 1]`` in order.
     data : (nnz,) float32 or float64
         Entry values in storage order.
     step : (nnz,) int16
@@ -112,7 +113,7 @@ class BandedCsr:
     seg_ptr: NDArray[np.int64]
     seg_base: NDArray[np.int32]
     row_seg_ptr: NDArray[np.int64]
-    row_seg: NDArray[np.int32]
+    seg_slot: NDArray[np.int32]
     data: NDArray[np.floating]
     step: NDArray[np.int16]
     n_cols: int
@@ -127,7 +128,7 @@ class BandedCsr:
     def nbytes(self) -> int:
         """Bytes held by the arrays."""
         return int(sum(getattr(self, f).nbytes for f in ("band_ptr", "seg_ptr", "seg_base", "row_seg_ptr",
-                                                          "row_seg", "data", "step")))
+                                                          "seg_slot", "data", "step")))
 
 
 #: Default band: 2**14 columns (8 rows of a 2048-wide detector, 64 KB of float32 pixels).
@@ -290,7 +291,7 @@ def banded_apply(banded: BandedCsr, frames: NDArray[np.generic], *, row_scale: N
     """
     x, single, scale, offset = _product_inputs(banded.n_cols, frames, row_scale, row_offset)
     b = banded
-    y = core().banded_spmv(b.band_ptr, b.seg_ptr, b.seg_base, b.row_seg_ptr, b.row_seg, b.data, b.step,
+    y = core().banded_spmv(b.band_ptr, b.seg_ptr, b.seg_base, b.row_seg_ptr, b.seg_slot, b.data, b.step,
                            int(b.n_cols), x, scale, offset)
     return y[0] if single else y
 

@@ -34,8 +34,6 @@ def csr_banded(indptr: NDArray[np.int64], indices: NDArray[np.int32], data: NDAr
     n_bands = max(1, -(-n_cols // band_cols))
     # by band, inside a band by first column, ties in creation order
     order = sorted(range(len(segs)), key=lambda c: (segs[c][0], int(indices[segs[c][2]]), c))
-    pos = np.empty(len(segs), dtype=np.int32)
-    pos[order] = np.arange(len(segs), dtype=np.int32)
     band_ptr = np.zeros(n_bands + 1, dtype=np.int64)
     np.add.at(band_ptr, np.array([s[0] + 1 for s in segs], dtype=np.int64), 1)
     seg_ptr = np.zeros(len(segs) + 1, dtype=np.int64)
@@ -48,6 +46,6 @@ def csr_banded(indptr: NDArray[np.int64], indices: NDArray[np.int32], data: NDAr
     return {
         "band_ptr": np.cumsum(band_ptr), "seg_ptr": seg_ptr,
         "seg_base": np.array([indices[segs[c][2]] for c in order], dtype=np.int32),
-        "row_seg_ptr": np.cumsum(row_seg_ptr), "row_seg": pos, "data": out_data,
+        "row_seg_ptr": np.cumsum(row_seg_ptr), "seg_slot": np.asarray(order, dtype=np.int32), "data": out_data,
         "step": np.concatenate(steps).astype(np.int16) if steps else np.zeros(0, np.int16),
     }

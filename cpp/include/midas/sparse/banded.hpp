@@ -23,7 +23,8 @@ namespace midas::sparse {
 /// Owning banded copy of a CSR matrix (see the file comment). Segment s (storage order: by band,
 /// then by first column, ties in row and entry order) holds entries [seg_ptr[s], seg_ptr[s+1]) of data/step, its
 /// first column is seg_base[s] and later columns add step[k] (step of a segment's first entry 0).
-/// The segments of row r, in entry order, are row_seg[row_seg_ptr[r] .. row_seg_ptr[r+1]).
+/// Row r owns the segment slots row_seg_ptr[r] .. row_seg_ptr[r+1] (row by row, entry order);
+/// storage segment s fills slot seg_slot[s], so a row reads its segment sums contiguously.
 template <class Real>
 struct BandedCsr {
     std::int64_t n_rows = 0;
@@ -33,7 +34,7 @@ struct BandedCsr {
     std::vector<std::int64_t> seg_ptr;      ///< n_seg + 1, into data/step
     std::vector<std::int32_t> seg_base;     ///< n_seg
     std::vector<std::int64_t> row_seg_ptr;  ///< n_rows + 1
-    std::vector<std::int32_t> row_seg;      ///< n_seg: storage index of each row's segments
+    std::vector<std::int32_t> seg_slot;     ///< n_seg: row-order slot of each storage segment
     uninit_vector<Real> data;               ///< nnz
     uninit_vector<std::int16_t> step;       ///< nnz
 };
@@ -47,7 +48,7 @@ struct BandedView {
     span<const std::int64_t> seg_ptr;
     span<const std::int32_t> seg_base;
     span<const std::int64_t> row_seg_ptr;
-    span<const std::int32_t> row_seg;
+    span<const std::int32_t> seg_slot;
     span<const Real> data;
     span<const std::int16_t> step;
 };
