@@ -111,8 +111,9 @@ class CalibrationSettings:
         :func:`calibrate_image`): once the single-plane geometry has converged, the EM loop goes
         on with the panel corrections in the M-step (and in the E-step's cake). None: off.
     panel_eta_bin_size_deg : float
-        η bin of the ring fits in the panel stage (default 1°: a module of 195 × 487 px needs
-        many points along each ring to pin its shift).
+        η bin of the ring fits in the panel stage (default 5°, whatever ``eta_bin_size_deg``
+        is: only bins that lie on one panel are used there, and on the Pilatus 2M 5° gives
+        42 µε where 2.5° gives 56 µε and 10° 103 µε).
     """
 
     stopping_strain: float = 4e-5
