@@ -97,6 +97,7 @@ class PanelFit:
         return (0, 1, 2) + ((3,) if self.fit_lsd else ()) + ((4,) if self.fit_p2 else ())
 
     def tolerance(self, kind: int) -> float:
+        """Largest |value| of a panel column (0 dY px, 1 dZ px, 2 dθ deg, 3 dLsd µm, 4 dP2)."""
         return (self.tol_shift_px, self.tol_shift_px, self.tol_rotation_deg, self.tol_lsd_um, self.tol_p2)[kind]
 
 

@@ -171,18 +171,14 @@ class PanelLayout:
         ParamError
             Panel counts without sizes, or gap lists of the wrong length (the message names the key).
         """
-        def get(key: str) -> Any:
-            v = p.get(key, None)
-            return v
-
-        ny, nz = get("NPanelsY"), get("NPanelsZ")
+        ny, nz = p.get("NPanelsY", None), p.get("NPanelsZ", None)
         if not ny or not nz:
             return None
-        sy, sz = get("PanelSizeY"), get("PanelSizeZ")
+        sy, sz = p.get("PanelSizeY", None), p.get("PanelSizeZ", None)
         if not sy or not sz:
             raise ParamError(f"NPanelsY {ny} / NPanelsZ {nz} need PanelSizeY and PanelSizeZ > 0 (got {sy}, {sz})")
-        gy = _int_list(get("PanelGapsY"))
-        gz = _int_list(get("PanelGapsZ"))
+        gy = _int_list(p.get("PanelGapsY", None))
+        gz = _int_list(p.get("PanelGapsZ", None))
         for key, g, n in (("PanelGapsY", gy, int(ny)), ("PanelGapsZ", gz, int(nz))):
             if len(g) != n - 1:
                 raise ParamError(f"{key} = {list(g)}: expected {n - 1} gaps (one between each pair of the {n} panels)")
