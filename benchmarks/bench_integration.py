@@ -7,7 +7,7 @@ Measured in one run, on the same frame and the same bin counts (1000 R × 72 η,
   pyFAI: first ``integrate*`` call minus a steady-state call),
 - per-frame time (midas one frame per pass and 8 frames per pass; pyFAI one frame),
 - the machine's copy bandwidth, and the memory-bandwidth time of one midas frame (the bytes one
-  pass reads and writes: matrix as the CPU pass reads it — int16 column steps + float32 weights +
+  pass reads and writes: matrix as the CPU pass reads it — uint16 offsets + float32 weights (padded) +
   row pointers for the 2-D maps, the transpose for the 1-D lineout — frame and result, divided by
   the bandwidth),
 - CPU seconds (user + system, all threads) of the midas build next to its wall time,

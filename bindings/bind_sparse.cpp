@@ -61,31 +61,30 @@ py::dict banded(const carray<std::int64_t>& indptr, const carray<std::int32_t>& 
         b = midas::sparse::make_banded(a, band_cols);
     }
     using midas::bind::to_numpy;
-    const auto n_seg = static_cast<py::ssize_t>(b.seg_base.size());
+    const auto n_seg = static_cast<py::ssize_t>(b.seg_slot.size());
     const auto nnz = static_cast<py::ssize_t>(b.data.size());
     py::dict d;
     d["band_ptr"] = to_numpy(std::move(b.band_ptr), {static_cast<py::ssize_t>(b.band_ptr.size())});
     d["seg_ptr"] = to_numpy(std::move(b.seg_ptr), {n_seg + 1});
-    d["seg_base"] = to_numpy(std::move(b.seg_base), {n_seg});
     d["row_seg_ptr"] = to_numpy(std::move(b.row_seg_ptr), {static_cast<py::ssize_t>(a.n_rows + 1)});
     d["seg_slot"] = to_numpy(std::move(b.seg_slot), {n_seg});
     d["data"] = to_numpy(std::move(b.data), {nnz});
-    d["step"] = to_numpy(std::move(b.step), {nnz});
+    d["offset"] = to_numpy(std::move(b.offset), {nnz});
     return d;
 }
 
 template <class Real, class In>
 py::array_t<double> banded_spmv(const carray<std::int64_t>& band_ptr, const carray<std::int64_t>& seg_ptr,
-                                const carray<std::int32_t>& seg_base, const carray<std::int64_t>& row_seg_ptr,
-                                const carray<std::int32_t>& seg_slot, const carray<Real>& data,
-                                const carray<std::int16_t>& step, std::int64_t n_cols, const carray<In>& x,
+                                const carray<std::int64_t>& row_seg_ptr, const carray<std::int32_t>& seg_slot,
+                                const carray<Real>& data, const carray<std::uint16_t>& offset, std::int64_t n_cols,
+                                std::int64_t band_cols, const carray<In>& x,
                                 const std::optional<carray<double>>& row_scale,
-                                const std::optional<carray<double>>& row_offset) {
+                                const std::optional<carray<double>>& row_offset, bool simd) {
     check_shape(row_seg_ptr, "row_seg_ptr", {-1});
     check_shape(x, "x", {-1, n_cols});
     const std::int64_t n_rows = row_seg_ptr.size() - 1;
-    midas::sparse::BandedView<Real> a{n_rows,        n_cols,          cspan(band_ptr), cspan(seg_ptr), cspan(seg_base),
-                                      cspan(row_seg_ptr), cspan(seg_slot), cspan(data),     cspan(step)};
+    midas::sparse::BandedView<Real> a{n_rows,           n_cols,          band_cols,   cspan(band_ptr), cspan(seg_ptr),
+                                      cspan(row_seg_ptr), cspan(seg_slot), cspan(data), cspan(offset)};
     const std::int64_t n_frames = x.shape(0);
     py::array_t<double> y({static_cast<py::ssize_t>(n_frames), static_cast<py::ssize_t>(n_rows)});
     auto ys = midas::span<double>(y.mutable_data(), static_cast<std::size_t>(y.size()));
@@ -93,16 +92,17 @@ py::array_t<double> banded_spmv(const carray<std::int64_t>& band_ptr, const carr
         py::gil_scoped_release release;
         midas::sparse::banded_spmv_affine<Real, In>(a, cspan(x), n_frames,
                                                     row_scale ? cspan(*row_scale) : midas::span<const double>(),
-                                                    row_offset ? cspan(*row_offset) : midas::span<const double>(), ys);
+                                                    row_offset ? cspan(*row_offset) : midas::span<const double>(), ys,
+                                                    simd);
     }
     return y;
 }
 
 template <class Real, class In>
 void def_banded_spmv(py::module_& m) {
-    m.def("banded_spmv", &banded_spmv<Real, In>, py::arg("band_ptr"), py::arg("seg_ptr"), py::arg("seg_base"),
-          py::arg("row_seg_ptr"), py::arg("seg_slot"), py::arg("data"), py::arg("step"), py::arg("n_cols"), py::arg("x"),
-          py::arg("row_scale") = py::none(), py::arg("row_offset") = py::none(),
+    m.def("banded_spmv", &banded_spmv<Real, In>, py::arg("band_ptr"), py::arg("seg_ptr"), py::arg("row_seg_ptr"),
+          py::arg("seg_slot"), py::arg("data"), py::arg("offset"), py::arg("n_cols"), py::arg("band_cols"), py::arg("x"),
+          py::arg("row_scale") = py::none(), py::arg("row_offset") = py::none(), py::arg("simd") = true,
           "A·x from the banded copy of A: y (n_frames, n_rows) float64 = row_scale·(A·x − row_offset).");
 }
 

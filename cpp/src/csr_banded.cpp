@@ -2,38 +2,37 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "midas/core/error.hpp"
 #include "midas/sparse/banded.hpp"
-#include "midas/sparse/lane_sums.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 namespace midas::sparse {
 namespace {
 
-constexpr std::int64_t frames_per_chunk = 8;  // frames sharing one scratch buffer of segment sums
-constexpr int frames_per_read = 4;            // frames that share one read of a segment
+constexpr std::int64_t frames_per_chunk = 8;  // frames per pass over the bands (one band's entries stay in cache)
 
 }  // namespace
 
 template <class Real>
 BandedCsr<Real> make_banded(const CsrView<Real>& a, std::int64_t band_cols) {
-    if (band_cols < 1 || (band_cols & (band_cols - 1)) != 0)
-        throw ParamError("make_banded: band_cols = " + std::to_string(band_cols) + ", expected a power of two");
+    if (band_cols < 1 || (band_cols & (band_cols - 1)) != 0 || band_cols > 65536)
+        throw ParamError("make_banded: band_cols = " + std::to_string(band_cols) +
+                         ", expected a power of two ≤ 65536 (offsets are uint16)");
     int shift = 0;
     while ((std::int64_t{1} << shift) < band_cols) ++shift;
     validate(a);
     const std::int64_t n_rows = a.n_rows;
     const std::int64_t* indptr = a.indptr.data();
     const std::int32_t* indices = a.indices.data();
-    // entry k opens a segment at the start of its row, on a change of band, or where the column
-    // step from the previous entry does not fit int16
+    // entry k opens a segment at the start of its row or on a change of band
     auto opens = [&](std::int64_t k, std::int64_t k_row) {
-        if (k == k_row) return true;
-        const std::int64_t c = indices[k];
-        const std::int64_t p = indices[k - 1];
-        return (c >> shift) != (p >> shift) || c - p < std::numeric_limits<std::int16_t>::min() ||
-               c - p > std::numeric_limits<std::int16_t>::max();
+        return k == k_row || (indices[k] >> shift) != (indices[k - 1] >> shift);
     };
     BandedCsr<Real> out;
     out.n_rows = n_rows;
@@ -95,46 +94,131 @@ BandedCsr<Real> make_banded(const CsrView<Real>& a, std::int64_t band_cols) {
             slot_to_seg[static_cast<std::size_t>(inv[static_cast<std::size_t>(s)])] = static_cast<std::int32_t>(s);
         out.seg_slot.assign(inv.begin(), inv.end());
     }
-    // segment lengths, placed in storage order, then their prefix sum
+    // entries of each creation-order segment (its true length; storage pads it to a group)
+    auto seg_end = [&](std::int64_t r, std::int64_t c) {
+        return c + 1 < row_seg_ptr[r + 1] ? first[static_cast<std::size_t>(c) + 1] : indptr[r + 1];
+    };
+    // padded segment lengths, placed in storage order, then their prefix sum
     out.seg_ptr.assign(static_cast<std::size_t>(n_seg + 1), 0);
     std::int64_t* seg_ptr = out.seg_ptr.data();
     const std::int32_t* row_seg = slot_to_seg.data();
 #pragma omp parallel for schedule(static)
     for (std::int64_t r = 0; r < n_rows; ++r)
         for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) {
-            const std::int64_t end = c + 1 < row_seg_ptr[r + 1] ? first[static_cast<std::size_t>(c) + 1] : indptr[r + 1];
-            seg_ptr[row_seg[c] + 1] = end - first[static_cast<std::size_t>(c)];
+            const std::int64_t n = seg_end(r, c) - first[static_cast<std::size_t>(c)];
+            seg_ptr[row_seg[c] + 1] = (n + banded_group - 1) / banded_group * banded_group;
         }
     for (std::int64_t s = 0; s < n_seg; ++s) seg_ptr[s + 1] += seg_ptr[s];
-    // copy the entries
-    const auto nnz = a.indices.size();
-    out.data.resize(nnz);
-    out.step.resize(nnz);
-    out.seg_base.resize(static_cast<std::size_t>(n_seg));
+    // copy the entries: weights and offsets from the band start, then the padding (weight 0 at
+    // the segment's last column)
+    const auto n_entries = static_cast<std::size_t>(seg_ptr[n_seg]);
+    out.data.resize(n_entries);
+    out.offset.resize(n_entries);
     Real* data = out.data.data();
-    std::int16_t* step = out.step.data();
-    std::int32_t* seg_base = out.seg_base.data();
+    std::uint16_t* offset = out.offset.data();
 #pragma omp parallel for schedule(static)
     for (std::int64_t r = 0; r < n_rows; ++r)
         for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) {
             const std::int64_t k0 = first[static_cast<std::size_t>(c)];
+            const std::int64_t k1 = seg_end(r, c);
             const std::int64_t s = row_seg[c];
-            seg_base[s] = indices[k0];
+            const std::int64_t band_start = (static_cast<std::int64_t>(indices[k0]) >> shift) << shift;
             std::int64_t dst = seg_ptr[s];
-            for (std::int64_t k = k0; k < k0 + (seg_ptr[s + 1] - seg_ptr[s]); ++k, ++dst) {
+            for (std::int64_t k = k0; k < k1; ++k, ++dst) {
                 data[dst] = a.data[static_cast<std::size_t>(k)];
-                step[dst] = static_cast<std::int16_t>(k == k0 ? 0 : indices[k] - indices[k - 1]);
+                offset[dst] = static_cast<std::uint16_t>(indices[k] - band_start);
+            }
+            const std::uint16_t last = offset[dst - 1];
+            for (; dst < seg_ptr[s + 1]; ++dst) {
+                data[dst] = Real(0);
+                offset[dst] = last;
             }
         }
     return out;
 }
 
+namespace {
+
+// The sums of the segments [s0, s1) of one band of one frame (the band's first pixel at xb):
+// entry k0 + 4·m + l of a segment goes to lane l, lanes combine as (l0 + l1) + (l2 + l3), and the
+// sum goes to out[seg_slot[s]]. Portable form.
+template <class Real, class In>
+void band_sums_portable(const Real* data, const std::uint16_t* off, const std::int64_t* seg_ptr,
+                        const std::int32_t* seg_slot, std::int64_t s0, std::int64_t s1, const In* xb, double* out) {
+    for (std::int64_t s = s0; s < s1; ++s) {
+        double acc[banded_group] = {};
+        for (std::int64_t k = seg_ptr[s]; k < seg_ptr[s + 1]; k += banded_group)
+            for (int l = 0; l < banded_group; ++l) {
+                const double prod = static_cast<double>(data[k + l]) * static_cast<double>(xb[off[k + l]]);
+                acc[l] += prod;
+            }
+        out[seg_slot[s]] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MIDAS_BANDED_AVX2 1
+
+template <class Real>
+__attribute__((target("avx2"))) inline __m256d load_weights4(const Real* p) {
+    if constexpr (std::is_same_v<Real, float>)
+        return _mm256_cvtps_pd(_mm_loadu_ps(p));
+    else
+        return _mm256_loadu_pd(p);
+}
+
+template <class In>
+__attribute__((target("avx2"))) inline __m256d load_pixels4(const In* p, const std::uint16_t* o) {
+    if constexpr (std::is_same_v<In, float>)
+        return _mm256_cvtps_pd(_mm_setr_ps(p[o[0]], p[o[1]], p[o[2]], p[o[3]]));
+    else
+        return _mm256_setr_pd(static_cast<double>(p[o[0]]), static_cast<double>(p[o[1]]),
+                              static_cast<double>(p[o[2]]), static_cast<double>(p[o[3]]));
+}
+
+// band_sums_portable with one group per 4-wide multiply and add (not fused: same roundings).
+template <class Real, class In>
+__attribute__((target("avx2"))) void band_sums_avx2(const Real* data, const std::uint16_t* off,
+                                                    const std::int64_t* seg_ptr, const std::int32_t* seg_slot,
+                                                    std::int64_t s0, std::int64_t s1, const In* xb, double* out) {
+    for (std::int64_t s = s0; s < s1; ++s) {
+        __m256d acc = _mm256_setzero_pd();
+        for (std::int64_t k = seg_ptr[s]; k < seg_ptr[s + 1]; k += banded_group)
+            acc = _mm256_add_pd(acc, _mm256_mul_pd(load_weights4(data + k), load_pixels4(xb, off + k)));
+        alignas(32) double lane[banded_group];
+        _mm256_store_pd(lane, acc);
+        out[seg_slot[s]] = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    }
+}
+#endif
+
+template <class Real, class In>
+void band_sums(bool avx2, const Real* data, const std::uint16_t* off, const std::int64_t* seg_ptr,
+               const std::int32_t* seg_slot, std::int64_t s0, std::int64_t s1, const In* xb, double* out) {
+#ifdef MIDAS_BANDED_AVX2
+    if (avx2) return band_sums_avx2(data, off, seg_ptr, seg_slot, s0, s1, xb, out);
+#endif
+    (void)avx2;
+    band_sums_portable(data, off, seg_ptr, seg_slot, s0, s1, xb, out);
+}
+
+bool cpu_has_avx2() {
+#ifdef MIDAS_BANDED_AVX2
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
+}  // namespace
+
 template <class Real, class In>
 void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_t n_frames,
-                        span<const double> row_scale, span<const double> row_offset, span<double> y) {
+                        span<const double> row_scale, span<const double> row_offset, span<double> y, bool simd) {
     const std::int64_t n_rows = a.n_rows;
     const std::int64_t n_cols = a.n_cols;
-    const auto n_seg = static_cast<std::int64_t>(a.seg_base.size());
+    const std::int64_t band_cols = a.band_cols;
+    const auto n_seg = static_cast<std::int64_t>(a.seg_slot.size());
     if (n_frames < 0) throw ParamError("banded_spmv: n_frames = " + std::to_string(n_frames) + " < 0");
     if (x.size() != static_cast<std::size_t>(n_frames * n_cols) || y.size() != static_cast<std::size_t>(n_frames * n_rows))
         throw ParamError("banded_spmv: x has " + std::to_string(x.size()) + " and y " + std::to_string(y.size()) +
@@ -143,27 +227,42 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
     if ((!row_scale.empty() && row_scale.size() != static_cast<std::size_t>(n_rows)) ||
         (!row_offset.empty() && row_offset.size() != static_cast<std::size_t>(n_rows)))
         throw ParamError("banded_spmv: row_scale/row_offset must have n_rows = " + std::to_string(n_rows) + " values");
-    if (a.seg_ptr.size() != static_cast<std::size_t>(n_seg + 1) || a.seg_slot.size() != static_cast<std::size_t>(n_seg) ||
-        a.row_seg_ptr.size() != static_cast<std::size_t>(n_rows + 1) || a.band_ptr.empty() ||
-        a.data.size() != a.step.size() || a.seg_ptr[static_cast<std::size_t>(n_seg)] != static_cast<std::int64_t>(a.data.size()))
+    if (band_cols < 1 || band_cols > 65536 || (band_cols & (band_cols - 1)) != 0)
+        throw ParamError("banded_spmv: band_cols = " + std::to_string(band_cols) + ", expected a power of two ≤ 65536");
+    const auto n_bands = static_cast<std::int64_t>(a.band_ptr.size()) - 1;
+    if (a.seg_ptr.size() != static_cast<std::size_t>(n_seg + 1) || a.row_seg_ptr.size() != static_cast<std::size_t>(n_rows + 1) ||
+        n_bands < 1 || n_bands < (n_cols + band_cols - 1) / band_cols || a.data.size() != a.offset.size() ||
+        a.seg_ptr[0] != 0 || a.seg_ptr[static_cast<std::size_t>(n_seg)] != static_cast<std::int64_t>(a.data.size()) ||
+        a.band_ptr[0] != 0 || a.band_ptr[static_cast<std::size_t>(n_bands)] != n_seg)
         throw ParamError("banded_spmv: inconsistent banded matrix arrays");
     if (a.row_seg_ptr[static_cast<std::size_t>(n_rows)] != n_seg)
         throw ParamError("banded_spmv: row_seg_ptr[n_rows] differs from the number of segments");
-    std::int64_t bad_slots = 0;  // the product writes through seg_slot: every slot must be in range
-#pragma omp parallel for schedule(static) reduction(+ : bad_slots)
-    for (std::int64_t s = 0; s < n_seg; ++s) bad_slots += (a.seg_slot[static_cast<std::size_t>(s)] < 0 ||
-                                                           a.seg_slot[static_cast<std::size_t>(s)] >= n_seg) ? 1 : 0;
-    if (bad_slots) throw ParamError("banded_spmv: " + std::to_string(bad_slots) + " segment slots outside [0, n_seg)");
-    const auto n_bands = static_cast<std::int64_t>(a.band_ptr.size()) - 1;
     const std::int64_t* band_ptr = a.band_ptr.data();
     const std::int64_t* seg_ptr = a.seg_ptr.data();
-    const std::int32_t* seg_base = a.seg_base.data();
-    const std::int64_t* row_seg_ptr = a.row_seg_ptr.data();
     const std::int32_t* seg_slot = a.seg_slot.data();
+    const std::uint16_t* off = a.offset.data();
+    // the product writes through seg_slot and reads whole groups: every slot in range, every
+    // segment a whole number of groups
+    std::int64_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+    for (std::int64_t s = 0; s < n_seg; ++s)
+        bad += (seg_slot[s] < 0 || seg_slot[s] >= n_seg || seg_ptr[s + 1] < seg_ptr[s] ||
+                (seg_ptr[s + 1] - seg_ptr[s]) % banded_group != 0) ? 1 : 0;
+    if (bad) throw ParamError("banded_spmv: " + std::to_string(bad) + " segments with a slot outside [0, n_seg) or "
+                              "a length that is not a multiple of " + std::to_string(banded_group));
+    // offsets are below 65536: only the bands within 65536 columns of the end can reach past it
+    for (std::int64_t b = std::max<std::int64_t>(0, (n_cols - 65536) / band_cols); b < n_bands; ++b) {
+        const std::int64_t room = n_cols - b * band_cols;
+        for (std::int64_t k = seg_ptr[band_ptr[b]]; k < seg_ptr[band_ptr[b + 1]]; ++k)
+            if (static_cast<std::int64_t>(off[k]) >= room)
+                throw ParamError("banded_spmv: entry " + std::to_string(k) + " of band " + std::to_string(b) +
+                                 " points past the last column");
+    }
     const Real* data = a.data.data();
-    const std::int16_t* step = a.step.data();
+    const std::int64_t* row_seg_ptr = a.row_seg_ptr.data();
     const double* scale = row_scale.empty() ? nullptr : row_scale.data();
     const double* offset = row_offset.empty() ? nullptr : row_offset.data();
+    const bool avx2 = simd && cpu_has_avx2();
     const std::int64_t chunk = std::min(frames_per_chunk, std::max<std::int64_t>(1, n_frames));
     uninit_vector<double> partial(static_cast<std::size_t>(n_seg * chunk));  // every entry is written below
     double* part = partial.data();
@@ -172,22 +271,10 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
         const In* xf = x.data() + f0 * n_cols;
 #pragma omp parallel for schedule(dynamic, 1)
         for (std::int64_t b = 0; b < n_bands; ++b) {
-            for (std::int64_t s = band_ptr[b]; s < band_ptr[b + 1]; ++s) {
-                double acc[frames_per_read];
-                double* out = part + static_cast<std::int64_t>(seg_slot[s]) * chunk;
-                std::int64_t f = 0;
-                for (; f + frames_per_read <= nf; f += frames_per_read) {
-                    detail::lane_sums<frames_per_read>(data, seg_ptr[s], seg_ptr[s + 1],
-                                                       detail::StepColumns<In>{step, xf + f * n_cols + seg_base[s]},
-                                                       n_cols, acc);
-                    for (int i = 0; i < frames_per_read; ++i) out[f + i] = acc[i];
-                }
-                for (; f < nf; ++f) {
-                    detail::lane_sums<1>(data, seg_ptr[s], seg_ptr[s + 1],
-                                         detail::StepColumns<In>{step, xf + f * n_cols + seg_base[s]}, n_cols, acc);
-                    out[f] = acc[0];
-                }
-            }
+            // frame after frame over the band: its entries are read from memory once per chunk
+            for (std::int64_t f = 0; f < nf; ++f)
+                band_sums(avx2, data, off, seg_ptr, seg_slot, band_ptr[b], band_ptr[b + 1],
+                          xf + f * n_cols + b * band_cols, part + f * n_seg);
         }
         double* yf = y.data() + f0 * n_rows;
 #pragma omp parallel for schedule(static)
@@ -196,7 +283,7 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
             const double o = offset ? offset[r] : 0.0;
             for (std::int64_t f = 0; f < nf; ++f) {
                 double acc = 0.0;
-                for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) acc += part[c * chunk + f];
+                for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) acc += part[f * n_seg + c];
                 yf[f * n_rows + r] = sc * (acc - o);
             }
         }
@@ -207,7 +294,7 @@ template BandedCsr<float> make_banded<float>(const CsrView<float>&, std::int64_t
 template BandedCsr<double> make_banded<double>(const CsrView<double>&, std::int64_t);
 #define MIDAS_BANDED_SPMV(REAL, IN)                                                                             \
     template void banded_spmv_affine<REAL, IN>(const BandedView<REAL>&, span<const IN>, std::int64_t,           \
-                                               span<const double>, span<const double>, span<double>);
+                                               span<const double>, span<const double>, span<double>, bool);
 MIDAS_BANDED_SPMV(float, float)
 MIDAS_BANDED_SPMV(float, double)
 MIDAS_BANDED_SPMV(float, std::uint16_t)

@@ -82,27 +82,28 @@ class BandedCsr:
 
     Every row is cut into segments whose columns lie in one band of ``band_cols`` consecutive
     columns (a few detector rows); the segments are stored band by band, so one pass works through
-    a frame one band at a time with that band in the cache. Columns are int16 steps from the
-    previous entry of the segment (6 bytes per entry with float32 weights). Built by
-    :func:`csr_banded`, applied by :func:`banded_apply`.
+    a frame one band at a time with that band in the cache. Columns are uint16 offsets from the
+    start of their band (6 bytes per entry with float32 weights), and every segment is padded to
+    a multiple of :data:`BANDED_GROUP` entries with weight 0 at its last column, so the product's
+    inner loop works in whole 4-entry groups (one AVX2 multiply-add each where the CPU has AVX2).
+    Built by :func:`csr_banded`, applied by :func:`banded_apply`.
 
     Attributes
     ----------
     band_ptr : (n_bands + 1,) int64
         Segment range of each band.
     seg_ptr : (n_seg + 1,) int64
-        Entry range of each segment (storage order: band, then first column, ties in row and entry order).
-    seg_base : (n_seg,) int32
-        Column of each segment's first entry.
+        Entry range of each segment, a multiple of :data:`BANDED_GROUP` (storage order: band, then
+        first column, ties in row and entry order).
     row_seg_ptr : (n_rows + 1,) int64
         Segment slots of each row (row order: row by row, entry order).
     seg_slot : (n_seg,) int32
         Row-order slot of each storage segment: the product writes segment s's sum to slot
         ``seg_slot[s]`` and each row adds its slots ``row_seg_ptr[r]:row_seg_ptr[r + 1]`` in order.
-    data : (nnz,) float32 or float64
-        Entry values in storage order.
-    step : (nnz,) int16
-        Column step from the previous entry of the segment (0 for a segment's first entry).
+    data : (n_entries,) float32 or float64
+        Entry values in storage order; n_entries = nnz + padding, the padding entries are 0.
+    offset : (n_entries,) uint16
+        Column of each entry minus the first column of its band (``band · band_cols``).
     n_cols : int
         Columns of the matrix.
     band_cols : int
@@ -111,11 +112,10 @@ class BandedCsr:
 
     band_ptr: NDArray[np.int64]
     seg_ptr: NDArray[np.int64]
-    seg_base: NDArray[np.int32]
     row_seg_ptr: NDArray[np.int64]
     seg_slot: NDArray[np.int32]
     data: NDArray[np.floating]
-    step: NDArray[np.int16]
+    offset: NDArray[np.uint16]
     n_cols: int
     band_cols: int
 
@@ -127,25 +127,34 @@ class BandedCsr:
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays."""
-        return int(sum(getattr(self, f).nbytes for f in ("band_ptr", "seg_ptr", "seg_base", "row_seg_ptr",
-                                                          "seg_slot", "data", "step")))
+        return int(sum(getattr(self, f).nbytes for f in ("band_ptr", "seg_ptr", "row_seg_ptr", "seg_slot", "data",
+                                                          "offset")))
 
 
 #: Default band: 2**14 columns (8 rows of a 2048-wide detector, 64 KB of float32 pixels).
 BAND_COLS = 2**14
 
+#: Entries per padded group of a banded segment (``banded_group`` in ``midas/sparse/banded.hpp``).
+BANDED_GROUP = 4
+
 
 def csr_banded(matrix: CsrMatrix, band_cols: int = BAND_COLS) -> BandedCsr:
     """The column-band-major copy of a CSR matrix (see :class:`BandedCsr`).
 
-    A segment ends where a row's entries change band or a column step leaves int16, so any
-    matrix is accepted; an integration matrix (entries in pixel order) gives about 1.5–4 segments
-    per row.
+    A row's entries form one segment per band they fall in (a new one wherever consecutive entries
+    change band), so any matrix is accepted; an integration matrix (entries in pixel order) gives
+    about 1.5–4 segments per row, and the padding adds about 10 % to the entries.
+
+    Parameters
+    ----------
+    matrix : CsrMatrix
+    band_cols : int
+        Columns per band: a power of two ≤ 65536.
 
     Raises
     ------
     ParamError
-        ``band_cols`` not a power of two.
+        ``band_cols`` not a power of two ≤ 65536.
     FormatError
         A structurally invalid matrix.
     """
@@ -266,19 +275,23 @@ def csr_apply_transposed(matrix_t: CsrMatrix, frames: NDArray[np.generic], *,
 
 
 def banded_apply(banded: BandedCsr, frames: NDArray[np.generic], *, row_scale: NDArray[np.float64] | None = None,
-                 row_offset: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+                 row_offset: NDArray[np.float64] | None = None, simd: bool = True) -> NDArray[np.float64]:
     """``A · x`` (as :func:`csr_apply`) from the banded copy of ``A`` (:func:`csr_banded`).
 
     Each segment is summed with the 4-lane scheme of :func:`csr_apply` and each row as the
-    sequential sum of its segments in entry order: results are identical for every thread count
-    and batch size, and differ from :func:`csr_apply` in the last bits only (another summation
-    order). Scratch memory: n_seg · min(n_frames, 8) doubles.
+    sequential sum of its segments in entry order: results are identical for every thread count,
+    batch size and instruction set, and differ from :func:`csr_apply` in the last bits only
+    (another summation order). A frame pixel of ±inf makes the bins it touches NaN (the padding
+    adds 0 · x). Scratch memory: n_seg · min(n_frames, 8) doubles.
 
     Parameters
     ----------
     banded : BandedCsr
     frames, row_scale, row_offset
         As :func:`csr_apply`.
+    simd : bool
+        Use the AVX2 loop where the CPU has it (the default); False forces the portable loop,
+        which gives the same bits.
 
     Returns
     -------
@@ -291,8 +304,8 @@ def banded_apply(banded: BandedCsr, frames: NDArray[np.generic], *, row_scale: N
     """
     x, single, scale, offset = _product_inputs(banded.n_cols, frames, row_scale, row_offset)
     b = banded
-    y = core().banded_spmv(b.band_ptr, b.seg_ptr, b.seg_base, b.row_seg_ptr, b.seg_slot, b.data, b.step,
-                           int(b.n_cols), x, scale, offset)
+    y = core().banded_spmv(b.band_ptr, b.seg_ptr, b.row_seg_ptr, b.seg_slot, b.data, b.offset, int(b.n_cols),
+                           int(b.band_cols), x, scale, offset, bool(simd))
     return y[0] if single else y
 
 

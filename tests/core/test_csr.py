@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -71,7 +73,8 @@ def test_banded_copy_matches_the_twin_and_the_product(rng, band_cols):
     want = ref.csr_banded(a.indptr, a.indices, a.data, a.n_cols, band_cols)
     for name, arr in want.items():
         np.testing.assert_array_equal(getattr(b, name), arr, err_msg=name)
-    assert b.seg_base.size > a.n_rows  # rows were cut at band changes and at steps beyond int16
+    assert b.seg_slot.size > a.n_rows  # rows were cut at band changes
+    assert np.all(np.diff(b.seg_ptr) % 4 == 0) and b.data.size > a.nnz  # padded to whole groups
     x = rng.uniform(0, 1000, (11, a.n_cols)).astype(np.float32)
     scale = rng.uniform(0.5, 2, a.n_rows)
     offset = rng.uniform(0, 1, a.n_rows)
@@ -83,8 +86,29 @@ def test_banded_copy_matches_the_twin_and_the_product(rng, band_cols):
             single = np.stack([banded_apply(b, x[f], row_scale=scale, row_offset=offset) for f in range(len(x))])
         assert again.tobytes() == got.tobytes()
         assert single.tobytes() == got.tobytes()
+    # the portable loop and the AVX2 loop (where the CPU has it) round alike
+    assert banded_apply(b, x, row_scale=scale, row_offset=offset, simd=False).tobytes() == got.tobytes()
+    for xi in (x.astype(np.float64), (x * 10).astype(np.uint16), (x * 10).astype(np.int32)):
+        np.testing.assert_allclose(banded_apply(b, xi), ref.csr_spmv(a.indptr, a.indices, a.data, xi), rtol=1e-12)
+        assert banded_apply(b, xi, simd=False).tobytes() == banded_apply(b, xi).tobytes()
     with pytest.raises(ParamError, match="power of two"):
         csr_banded(a, 1000)
+    with pytest.raises(ParamError, match="power of two"):
+        csr_banded(a, 2**17)
+
+
+def test_banded_product_rejects_a_corrupted_copy(rng):
+    a = wide_csr(rng)
+    b = csr_banded(a, 1024)
+    x = rng.uniform(0, 1, (1, a.n_cols)).astype(np.float32)
+    bad_slot = b.seg_slot.copy()
+    bad_slot[3] = b.seg_slot.size
+    with pytest.raises(ParamError, match="slot outside"):
+        banded_apply(dataclasses.replace(b, seg_slot=bad_slot), x)
+    bad_offset = b.offset.copy()
+    bad_offset[-1] = 65535  # in the last band: past the last column
+    with pytest.raises(ParamError, match="past the last column"):
+        banded_apply(dataclasses.replace(b, offset=bad_offset), x)
 
 
 def test_invalid_csr_raises_format_error(rng):

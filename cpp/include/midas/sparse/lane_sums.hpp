@@ -1,4 +1,5 @@
-// midas/sparse/lane_sums.hpp — the inner sums of the CPU sparse products (csr.cpp, banded.cpp).
+// midas/sparse/lane_sums.hpp — the inner sums of the CPU CSR product (csr.cpp; csr_banded.cpp
+// keeps the same lane order over padded groups).
 //
 // One sum of entries [k0, k1) uses 4 interleaved partial sums (entry k0 + 4·m + l goes to
 // partial l) combined as (s0 + s1) + (s2 + s3): a fixed order that hides the add latency and does
@@ -17,14 +18,6 @@ struct IndexColumns {
     const std::int32_t* indices;
     const In* x;
     const In* at(std::int64_t k) const { return x + indices[k]; }
-};
-
-/// Column walk over a banded segment: each entry steps from the previous one (called in order).
-template <class In>
-struct StepColumns {
-    const std::int16_t* step;
-    const In* p;  // the segment's first column in frame 0
-    const In* at(std::int64_t k) { return p += step[k]; }
 };
 
 // Sums of entries [k0, k1) for a block of B frames (n_cols apart). Entry k0 + lanes·m + l goes to
