@@ -6,10 +6,11 @@ Measured in one run, on the same frame and the same bin counts (1000 R × 72 η,
 - map build time (midas: corners through the FF geometry + exact polygon ∩ sector split + CSR;
   pyFAI: first ``integrate*`` call minus a steady-state call),
 - per-frame time (midas one frame per pass and 8 frames per pass; pyFAI one frame),
-- the machine's copy bandwidth, and the memory-bandwidth time of one midas frame (the bytes one
-  pass reads and writes: matrix as the CPU pass reads it — uint16 offsets + float32 weights (padded) +
-  row pointers for the 2-D maps, the transpose for the 1-D lineout — frame and result, divided by
-  the bandwidth),
+- the machine's copy bandwidth with the same thread count (read + write bytes per second), and
+  the memory-bandwidth time of one midas frame: the bytes one pass reads and writes (matrix as
+  the CPU pass reads it — uint16 offsets + float32 weights (padded) + segment pointers for the
+  2-D maps, the transpose for the 1-D lineout — frame, row scales and result) divided by that
+  bandwidth,
 - CPU seconds (user + system, all threads) of the midas build next to its wall time,
 - resident memory of each map (map MB: the CSR arrays; +CPU MB: what the CPU integrator holds on
   top, the banded copy or the 1-D transpose; RSS+: resident growth over the build; setup: time
@@ -37,11 +38,20 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def copy_bandwidth_gb_s(n_bytes: int = 256 * 2**20, repeat: int = 5) -> float:
-    """Copy bandwidth: (read + write) bytes / s of ``np.copyto`` on two large buffers."""
+def copy_bandwidth_gb_s(threads: int, n_bytes: int = 256 * 2**20, repeat: int = 7) -> float:
+    """Copy bandwidth: (read + write) bytes / s of ``np.copyto`` on two large buffers, split over
+    ``threads`` threads (``np.copyto`` releases the GIL), best of ``repeat``."""
+    from concurrent.futures import ThreadPoolExecutor
+
     src = np.ones(n_bytes // 8)
     dst = np.empty_like(src)
-    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(repeat))
+    cuts = np.linspace(0, src.size, threads + 1).astype(int)
+    parts = [(dst[a:b], src[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+    with ThreadPoolExecutor(threads) as pool:
+        def copy_all():
+            list(pool.map(lambda p: np.copyto(*p), parts))
+        copy_all()
+        best = min(_timed(copy_all) for _ in range(repeat))
     return 2 * n_bytes / best / 1e9
 
 
@@ -93,9 +103,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     frame = make_frame(det, rng)
     r_max = 1460.0  # the farthest corner, pixels
-    bw = copy_bandwidth_gb_s()
+    bw = copy_bandwidth_gb_s(args.threads)
     print(f"machine: {os.cpu_count()} cores, {args.threads} threads; copy bandwidth {bw:.1f} GB/s "
-          f"(read + write); load average {os.getloadavg()[0]:.1f}")
+          f"(read + write, {args.threads} threads); load average {os.getloadavg()[0]:.1f}")
 
     try:
         import pyFAI
@@ -141,9 +151,9 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
     t1 = best_of(lambda: integ.integrate(frame), repeat)
     t8 = best_of(lambda: integ.integrate(frames8), max(2, repeat // 2)) / 8
     # one pass reads the matrix (in the form the CPU pass reads it), the frame and the row scales,
-    # and writes the result; the copy bandwidth counts read + write
+    # and writes the result: bytes moved at the copy bandwidth, which counts read + write bytes
     moved = integ.cpu_pass_bytes() + frame.nbytes + 8 * m.n_rows * 2
-    t_bw = moved / (bw * 1e9 / 2)
+    t_bw = moved / (bw * 1e9)
     pf_build = pf_frame = pf_rss = float("nan")
     if poni is not None:
         try:
