@@ -83,10 +83,10 @@ def errors(det, ref) -> dict[str, float]:
 
 def run_midas(case, lsd_guess, bc_guess, threads: int, panels: bool = False):
     from midas.calibration.autocal import CalibrationSettings, calibrate_image
-    from midas.calibration.refine import PanelFit
-    from midas.geometry.panels import PanelLayout
     from midas.calibration.background import bad_pixels
     from midas.calibration.calibrants import get_calibrant
+    from midas.calibration.refine import PanelFit
+    from midas.geometry.panels import PanelLayout
     from midas.parallel import threads as n_threads
 
     raw = case["raw"]

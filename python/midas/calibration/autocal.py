@@ -117,7 +117,9 @@ class CalibrationSettings:
     panel_eta_bin_size_deg : float
         η bin of the ring fits in the panel stage (default 5°, whatever ``eta_bin_size_deg``
         is: only bins that lie on one panel are used there, and on the Pilatus 2M 5° gives
-        42 µε where 2.5° gives 56 µε and 10° 103 µε).
+        42 µε where 2.5° gives 56 µε — the noise of a point grows as 1/√(bin), see
+        :mod:`~midas.calibration.noise` — and 10° 103 µε: only 195 bins of 10° lie on one
+        module, too few to fit every module).
     estimate_noise : bool
         Measure the ring-position noise at the final geometry
         (:func:`~midas.calibration.noise.ring_position_noise`, about one more E-step of time;

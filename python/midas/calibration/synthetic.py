@@ -49,6 +49,26 @@ class SyntheticImage:
     ring_radius_px: NDArray[np.float64]
 
 
+def _ring_radii_px(det: FFDetector, calibrant: Calibrant, wavelength_A: float) -> NDArray[np.float64]:
+    """Ideal radii (pixels) of the rings up to 1.2 × the farthest corner."""
+    n_y, n_z = det.n_pixels
+    px = det.pixel_size_um[0]
+    corner = max(math.hypot((cy - det.bc_px[0]) * px, (cz - det.bc_px[1]) * px)
+                 for cy in (0, n_y) for cz in (0, n_z))
+    rings = calibrant.rings(wavelength_A, min(math.degrees(math.atan(1.2 * corner / det.lsd_um)), 89.0))
+    return np.asarray(rings.tan_tth * det.lsd_um / px, dtype=np.float64)
+
+
+def _background(det: FFDetector, level: float, image: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Add the smooth background (``level`` at the beam, half at the farthest pixel) to ``image``
+    in place; returns each pixel's distance from the beam centre (pixels)."""
+    n_y, n_z = det.n_pixels
+    zc, yc = np.mgrid[0:n_z, 0:n_y]
+    dist = np.hypot(yc - det.bc_px[0], zc - det.bc_px[1])
+    image += level * (1.0 - 0.5 * dist / max(dist.max(), 1.0))
+    return dist
+
+
 def render_calibrant(det: FFDetector, calibrant: Calibrant, wavelength_A: float, *, fwhm_px: float = 1.5,
                      mixing: float = 0.3, peak_counts: float = 2000.0, background: float = 100.0,
                      supersample: int = 4, noise: bool = True, seed: int = 0,
@@ -92,11 +112,7 @@ def render_calibrant(det: FFDetector, calibrant: Calibrant, wavelength_A: float,
     rng = np.random.default_rng(seed)
     n_y, n_z = det.n_pixels
     px = det.pixel_size_um[0]
-    corner = max(math.hypot((cy - det.bc_px[0]) * px, (cz - det.bc_px[1]) * px)
-                 for cy in (0, n_y) for cz in (0, n_z))
-    tth_max = math.degrees(math.atan(1.2 * corner / det.lsd_um))
-    rings = calibrant.rings(wavelength_A, min(tth_max, 89.0))
-    radius = rings.tan_tth * det.lsd_um / px
+    radius = _ring_radii_px(det, calibrant, wavelength_A)
     heights = peak_counts * (0.3 + 0.7 * rng.random(radius.size))
     area_scale = heights / pseudo_voigt(np.zeros(1), 0.0, fwhm_px, mixing)[0]
     s = int(supersample)
@@ -115,9 +131,7 @@ def render_calibrant(det: FFDetector, calibrant: Calibrant, wavelength_A: float,
             val += area_scale[kk] * pseudo_voigt(r - radius[kk], 0.0, fwhm_px, mixing)
         val = val.reshape(z1 - z0, s, n_y, s).mean(axis=(1, 3))
         image[z0:z1] = val
-    zc, yc = np.mgrid[0:n_z, 0:n_y]
-    dist = np.hypot(yc - det.bc_px[0], zc - det.bc_px[1])
-    image += background * (1.0 - 0.5 * dist / max(dist.max(), 1.0))
+    dist = _background(det, background, image)
     if noise:
         image = rng.poisson(np.clip(image, 0, None)).astype(np.float64)
     if beamstop_radius_px > 0:
@@ -176,10 +190,7 @@ def render_grainy_calibrant(det: FFDetector, calibrant: Calibrant, wavelength_A:
     rng = np.random.default_rng(seed)
     n_y, n_z = det.n_pixels
     px = det.pixel_size_um[0]
-    corner = max(math.hypot((cy - det.bc_px[0]) * px, (cz - det.bc_px[1]) * px)
-                 for cy in (0, n_y) for cz in (0, n_z))
-    rings = calibrant.rings(wavelength_A, min(math.degrees(math.atan(1.2 * corner / det.lsd_um)), 89.0))
-    radius = rings.tan_tth * det.lsd_um / px
+    radius = _ring_radii_px(det, calibrant, wavelength_A)
     image = np.zeros((n_z, n_y), dtype=np.float64)
     offsets = np.arange(-2, 3)
 
@@ -204,8 +215,6 @@ def render_grainy_calibrant(det: FFDetector, calibrant: Calibrant, wavelength_A:
         for a in range(offsets.size):
             for b in range(offsets.size):
                 np.add.at(image, (iz + offsets[b], iy + offsets[a]), inten * wy[:, a] * wz[:, b])
-    zc, yc = np.mgrid[0:n_z, 0:n_y]
-    dist = np.hypot(yc - det.bc_px[0], zc - det.bc_px[1])
-    image += background * (1.0 - 0.5 * dist / max(dist.max(), 1.0))
+    _background(det, background, image)
     image = rng.poisson(image).astype(np.float64)
     return SyntheticImage(image=image, detector=det, ring_radius_px=radius)
