@@ -83,10 +83,10 @@ def errors(det, ref) -> dict[str, float]:
 
 def run_midas(case, lsd_guess, bc_guess, threads: int, panels: bool = False):
     from midas.calibration.autocal import CalibrationSettings, calibrate_image
-    from midas.calibration.refine import PanelFit
-    from midas.geometry.panels import PanelLayout
     from midas.calibration.background import bad_pixels
     from midas.calibration.calibrants import get_calibrant
+    from midas.calibration.refine import PanelFit
+    from midas.geometry.panels import PanelLayout
     from midas.parallel import threads as n_threads
 
     raw = case["raw"]
@@ -207,7 +207,8 @@ def main() -> None:
                     sec, cpu, res = run_midas(case, lsd_guess, bc_guess, args.threads, panels=True)
                     e = errors(res.detector, ref)
                     print(f"midas+panels {label:11s} {sec:6.2f} s (cpu {cpu:5.2f} s)  {fmt(e)}  strain "
-                          f"{1e6 * res.mean_strain:6.1f} µε  {len(res.iterations)} it")
+                          f"{1e6 * res.mean_strain:6.1f} µε (ring-position noise {1e6 * res.noise_strain:.1f} µε, "
+                          f"{res.timings.get('noise', 0.0):.2f} s)  {len(res.iterations)} it")
                 except Exception as exc:  # noqa: BLE001 - report and go on
                     print(f"midas+panels {label:11s} FAILED: {exc}")
             if not have_pyfai:

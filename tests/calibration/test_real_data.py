@@ -66,9 +66,23 @@ def test_pilatus_mean_strain_with_panel_corrections(pilatus):
     assert "NPanelsY 3" in text and "PanelShiftsFile" in text
 
 
-@pytest.mark.xfail(strict=True, reason="issue #5 target 20 µε; with per-module shifts and rotations the floor of "
-                                       "this image is ~42 µε: what is left varies within a module (chip scale, "
-                                       "0.03–0.1 px over one or two 5° bins), below the module model's resolution")
+def test_pilatus_mean_strain_is_at_the_noise_floor_of_the_image(pilatus):
+    """The ring points of this image scatter by themselves: the rings are spotty (ring intensity
+    varies by 15–26 % between 1° bins, 100 × the photon noise; ``50x30`` in the file name is
+    probably a small beam), and each spot is recorded in one pixel. The η-split estimate of that
+    scatter alone is measured 35.5 µε of mean strain; the fit reaches 42.0 µε. A grainy synthetic
+    image with the same scatter (~110 spots per degree per ring) and an exact single-plane
+    geometry calibrates to 32–34 µε with the same pipeline."""
+    a = pilatus["attrs"]
+    assert a["noise_strain"] > 25e-6, a["noise_strain"]
+    assert a["mean_strain"] < 1.4 * a["noise_strain"], (a["mean_strain"], a["noise_strain"])
+
+
+@pytest.mark.xfail(strict=True, reason="issue #5 target 20 µε is below the noise floor of this image: the ring "
+                                       "points themselves scatter by 35.5 µε of mean strain (η-split estimate; 50 µε "
+                                       "without the outlier rule), white from one 5° bin to the next; a grainy "
+                                       "synthetic with that scatter and an exact geometry reaches 32–34 µε; we reach "
+                                       "42 µε (see docs/conventions.md §16.6)")
 def test_pilatus_mean_strain_20_microstrain(pilatus):
     assert pilatus["attrs"]["mean_strain"] <= 20e-6
 

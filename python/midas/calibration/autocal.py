@@ -13,7 +13,10 @@ Steps (each in its own module):
    below StoppingStrain), after at most ``max_iterations``;
 5. for a multi-module detector (``panels`` and ``CalibrationSettings.panel_fit``), the loop then
    goes on with the per-panel corrections in the same least squares (``PanelFit``), using only ring
-   points whose η bin lies on one panel, for at most another ``max_iterations``.
+   points whose η bin lies on one panel, for at most another ``max_iterations``;
+6. :mod:`~midas.calibration.noise` measures the scatter of the ring points themselves at the
+   final geometry (each η bin split in two): the mean strain that noise alone gives, which no
+   geometry can go below.
 
 Every failure mode ends with a :class:`~midas.errors.ConvergenceError` whose message says what was
 not found: no rings (beam centre or radial peaks), rings that match no distance for this
@@ -36,6 +39,7 @@ from midas.calibration.background import PreparedImage, prepare_image
 from midas.calibration.beam_center import BeamCentre, detect_beam_center
 from midas.calibration.cake import RingPoints, ring_points
 from midas.calibration.calibrants import Calibrant, CalibrantRings
+from midas.calibration.noise import ring_position_noise
 from midas.calibration.refine import (
     DEFAULT_FIT,
     FITTABLE,
@@ -113,7 +117,13 @@ class CalibrationSettings:
     panel_eta_bin_size_deg : float
         η bin of the ring fits in the panel stage (default 5°, whatever ``eta_bin_size_deg``
         is: only bins that lie on one panel are used there, and on the Pilatus 2M 5° gives
-        42 µε where 2.5° gives 56 µε and 10° 103 µε).
+        42 µε where 2.5° gives 56 µε — the noise of a point grows as 1/√(bin), see
+        :mod:`~midas.calibration.noise` — and 10° 103 µε: only 195 bins of 10° lie on one
+        module, too few to fit every module).
+    estimate_noise : bool
+        Measure the ring-position noise at the final geometry
+        (:func:`~midas.calibration.noise.ring_position_noise`, about one more E-step of time;
+        default True): ``CalibrationResult.noise_strain``.
     """
 
     stopping_strain: float = 4e-5
@@ -133,6 +143,7 @@ class CalibrationSettings:
     max_mean_strain: float = 1e-3
     panel_fit: PanelFit | None = None
     panel_eta_bin_size_deg: float = 5.0
+    estimate_noise: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fit", tuple(self.fit))
@@ -250,6 +261,10 @@ class CalibrationResult:
         Seconds per stage.
     calibrant : Calibrant
     wavelength_A : float
+    noise_strain : float
+        Mean |ε| that the scatter of the ring points alone gives at the final geometry (η-split
+        estimate, same η bin and outlier rule as the fit; NaN when not estimated). A mean strain
+        close to it is the floor of this image: more parameters cannot lower it honestly.
     """
 
     detector: FFDetector
@@ -265,6 +280,7 @@ class CalibrationResult:
     timings: dict[str, float] = field(default_factory=dict)
     calibrant: Calibrant | None = None
     wavelength_A: float = math.nan
+    noise_strain: float = math.nan
 
 
 def _within_one_panel(det: FFDetector, pts: RingPoints, px: float, eta_bin_deg: float) -> NDArray[np.bool_]:
@@ -548,12 +564,23 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
             f"calibration failed: the mean pseudo-strain is {1e6 * result_fit.mean_strain:.0f} µε after "
             f"{len(records)} iterations (limit {1e6 * st.max_mean_strain:.0f} µε); the rings do not fit "
             f"{calibrant.name} at λ = {wavelength_A} Å and px = {px} µm")
+    noise_strain = math.nan
+    if st.estimate_noise:
+        t0 = time.perf_counter()
+        noise = ring_position_noise(img, badm, det, rings.tan_tth[active] * det.lsd_um / px,
+                                    half_width_px=half_width, eta_bin_size_deg=eta_bin, r_bin_px=st.r_bin_px,
+                                    mult_factor=st.mult_factor, outlier_iterations=st.outlier_iterations)
+        noise_strain = noise.mean_abs_strain
+        timings["noise"] = time.perf_counter() - t0
+        log.info("ring-position noise at the final geometry (halves of the %g° η bins, %d pairs): %.1f µε of mean "
+                 "strain from noise alone; the fit reached %.1f µε", eta_bin, int(noise.n_pairs.sum()),
+                 1e6 * noise_strain, 1e6 * result_fit.mean_strain)
     not_used = excluded | {int(k) for k in np.flatnonzero(~active)}
     stats = _ring_stats(rings, det, pts, result_fit.strain, result_fit.used, not_used)
     return CalibrationResult(detector=det, mean_strain=result_fit.mean_strain, converged=converged, rings=stats,
                              iterations=tuple(records), beam_centre=bc, distance=dist, ring_peaks=peaks,
                              prepared=prep, std_errors=result_fit.std_errors, timings=timings, calibrant=calibrant,
-                             wavelength_A=float(wavelength_A))
+                             wavelength_A=float(wavelength_A), noise_strain=noise_strain)
 
 
 def ideal_ring_pixels(det: FFDetector, tan_tth: Sequence[float], *, n_eta: int = 720

@@ -136,7 +136,8 @@ def write_hdf5(path: str | Path, result: CalibrationResult) -> Path:
         iterations/iter_<nn>/         ring_nr, tth_deg, eta_deg, strain, y_px, z_px, used; attrs: geometry,
                                       mean_strain, shift_px, seconds
         final/rings                   the per-ring table (compound dataset); attrs: geometry,
-                                      mean_strain, converged, beam-centre detection, Lsd from ratios
+                                      mean_strain, noise_strain, converged, beam-centre detection,
+                                      Lsd from ratios
     """
     import h5py
 
@@ -170,7 +171,8 @@ def write_hdf5(path: str | Path, result: CalibrationResult) -> Path:
                  r.mean_abs_strain, r.rms_strain, int(r.excluded)) for r in result.rings]
         fin.create_dataset("rings", data=np.array(rows, dtype=dt))
         fin.attrs.update(_geometry_attrs(result.detector))
-        fin.attrs.update({"mean_strain": result.mean_strain, "converged": int(result.converged),
+        fin.attrs.update({"mean_strain": result.mean_strain, "noise_strain": result.noise_strain,
+                          "converged": int(result.converged),
                           "wavelength_A": result.wavelength_A,
                           "bc_detected_y_px": result.beam_centre.bc_px[0],
                           "bc_detected_z_px": result.beam_centre.bc_px[1],

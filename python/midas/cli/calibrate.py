@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import re
 import sys
 import time
@@ -305,6 +306,8 @@ def run(args: argparse.Namespace) -> int:
              f"ty {det.ty_deg:.5f}  tz {det.tz_deg:.5f} deg"),
             "p0..p3 " + " ".join(f"{v:.6g}" for v in det.distortion[:4]) + f"  RhoD {det.rho_d_um:.1f} µm",
             f"mean pseudo-strain {1e6 * result.mean_strain:.1f} µε ({status})",
+            *([f"ring-position noise of this image alone: {1e6 * result.noise_strain:.1f} µε"]
+              if math.isfinite(result.noise_strain) else []),
             *[f"wrote {w}" for w in written],
         ]
         # the summary goes to stdout once, and to autocal.log (not again to the console log)
