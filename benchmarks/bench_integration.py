@@ -7,10 +7,11 @@ Measured in one run, on the same frame and the same bin counts (1000 R × 72 η,
   pyFAI: first ``integrate*`` call minus a steady-state call),
 - per-frame time (midas one frame per pass and 8 frames per pass; pyFAI one frame),
 - the machine's copy bandwidth with the same thread count (read + write bytes per second), and
-  the memory-bandwidth time of one midas frame: the bytes one pass reads and writes (matrix as
-  the CPU pass reads it — uint16 offsets + float32 weights (padded) + segment pointers for the
-  2-D maps, the transpose for the 1-D lineout — frame, row scales and result) divided by that
-  bandwidth,
+  the memory-bandwidth time of one full-split frame (bw time): the traffic of a plain CSR pass
+  (int32 column + float32 weight per entry, the frame, the row scales and the result, about
+  80–90 MB here) divided by that bandwidth, with midas' per-frame time over it (/bw); and, for
+  reference, the same for the bytes midas' CPU pass actually moves (own bw: the banded copy's
+  uint16 offsets + padded float32 weights + segment pointers, frame, scales, result),
 - CPU seconds (user + system, all threads) of the midas build next to its wall time,
 - resident memory of each map (map MB: the CSR arrays; +CPU MB: what the CPU integrator holds on
   top, the banded copy or the 1-D transpose; RSS+: resident growth over the build; setup: time
@@ -120,7 +121,7 @@ def main() -> None:
     cases = [("1000 R x 72 eta", 72), ("1000 R x 360 eta", 360), ("1-D 1000", 1)]
     print(f"{'case':18s} {'midas build':>11s} {'(cpu)':>6s} {'pyFAI build':>11s} {'ratio':>6s} | {'midas/frame':>11s} "
           f"{'x8 /frame':>9s} {'pyFAI/frame':>11s} {'ratio':>6s} {'ratio x8':>8s} | {'bw time':>7s} "
-          f"{'/bw':>5s} | {'map MB':>6s} {'+CPU MB':>7s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s} | {'setup':>6s}")
+          f"{'/bw':>5s} {'own bw':>7s} | {'map MB':>6s} {'+CPU MB':>7s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s} | {'setup':>6s}")
     for name, n_eta in cases:
         print(bench_case(name, n_eta, det, frame, r_max, bw, args.repeat, g if have_pyfai else None))
     ok, why = gpu_available()
@@ -150,10 +151,12 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
     t_setup = time.perf_counter() - t0
     t1 = best_of(lambda: integ.integrate(frame), repeat)
     t8 = best_of(lambda: integ.integrate(frames8), max(2, repeat // 2)) / 8
-    # one pass reads the matrix (in the form the CPU pass reads it), the frame and the row scales,
-    # and writes the result: bytes moved at the copy bandwidth, which counts read + write bytes
-    moved = integ.cpu_pass_bytes() + frame.nbytes + 8 * m.n_rows * 2
-    t_bw = moved / (bw * 1e9)
+    # the memory traffic of one full-split frame (the issue's yardstick): a CSR matrix of int32
+    # columns + float32 weights, the frame, the row scales and the result, moved at the copy
+    # bandwidth (which counts read + write bytes); and the bytes our CPU pass actually moves
+    # (the banded copy: uint16 offsets + float32 weights, padded, + segment pointers)
+    t_bw = (8 * m.nnz + frame.nbytes + 8 * m.n_rows * 2) / (bw * 1e9)
+    t_own = (integ.cpu_pass_bytes() + frame.nbytes + 8 * m.n_rows * 2) / (bw * 1e9)
     pf_build = pf_frame = pf_rss = float("nan")
     if poni is not None:
         try:
@@ -180,7 +183,7 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
         pf_rss = rss_mb() - rss1
     line = (f"{name:18s} {t_build:10.2f}s {c_build:5.2f}s {pf_build:10.2f}s {pf_build / t_build:6.2f} | {t1 * 1e3:9.2f}ms "
             f"{t8 * 1e3:7.2f}ms {pf_frame * 1e3:9.2f}ms {pf_frame / t1:6.2f} {pf_frame / t8:8.2f} | "
-            f"{t_bw * 1e3:5.2f}ms {t1 / t_bw:5.2f} | {map_mb:6.0f} {integ.extra_bytes() / 2**20:7.0f} {rss_map:7.0f} "
+            f"{t_bw * 1e3:5.2f}ms {t1 / t_bw:5.2f} {t_own * 1e3:5.2f}ms | {map_mb:6.0f} {integ.extra_bytes() / 2**20:7.0f} {rss_map:7.0f} "
             f"{pf_rss:10.0f} | {t_setup:5.2f}s")
     ok, why = gpu_available()
     if ok:
