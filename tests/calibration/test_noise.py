@@ -68,7 +68,7 @@ def test_calibrating_a_grainy_powder_stops_at_its_noise_floor():
     fitted mean strain is the measured floor (within the effect of the outlier rule and the fit)."""
     syn = grainy(160.0)
     res = calibrate_image(syn.image, syn.image < 0, calibrant=get_calibrant("CeO2"), wavelength_A=WAVELENGTH_A,
-                          pixel_size_um=200.0, settings=CalibrationSettings())
+                          pixel_size_um=200.0, settings=CalibrationSettings(estimate_noise=True))
     assert np.isfinite(res.noise_strain) and res.noise_strain > 3e-5
     assert 0.7 < res.mean_strain / res.noise_strain < 1.3, (res.mean_strain, res.noise_strain)
     assert "noise" in res.timings

@@ -120,10 +120,12 @@ class CalibrationSettings:
         42 µε where 2.5° gives 56 µε — the noise of a point grows as 1/√(bin), see
         :mod:`~midas.calibration.noise` — and 10° 103 µε: only 195 bins of 10° lie on one
         module, too few to fit every module).
-    estimate_noise : bool
+    estimate_noise : bool or None
         Measure the ring-position noise at the final geometry
-        (:func:`~midas.calibration.noise.ring_position_noise`, about one more E-step of time;
-        default True): ``CalibrationResult.noise_strain``.
+        (:func:`~midas.calibration.noise.ring_position_noise`, about one more E-step of time,
+        0.5–2 s): ``CalibrationResult.noise_strain``. None (the default) measures it only when
+        the fit ends above ``stopping_strain``, where it tells whether the image itself (spotty
+        rings) or the model stops the fit; True always, False never.
     """
 
     stopping_strain: float = 4e-5
@@ -143,7 +145,7 @@ class CalibrationSettings:
     max_mean_strain: float = 1e-3
     panel_fit: PanelFit | None = None
     panel_eta_bin_size_deg: float = 5.0
-    estimate_noise: bool = True
+    estimate_noise: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fit", tuple(self.fit))
@@ -565,7 +567,7 @@ def calibrate_image(image: ArrayLike, bad: ArrayLike, *, calibrant: Calibrant, w
             f"{len(records)} iterations (limit {1e6 * st.max_mean_strain:.0f} µε); the rings do not fit "
             f"{calibrant.name} at λ = {wavelength_A} Å and px = {px} µm")
     noise_strain = math.nan
-    if st.estimate_noise:
+    if st.estimate_noise or (st.estimate_noise is None and result_fit.mean_strain > st.stopping_strain):
         t0 = time.perf_counter()
         noise = ring_position_noise(img, badm, det, rings.tan_tth[active] * det.lsd_um / px,
                                     half_width_px=half_width, eta_bin_size_deg=eta_bin, r_bin_px=st.r_bin_px,
