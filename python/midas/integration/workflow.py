@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -475,7 +476,9 @@ def integrate_file(job: IntegrationJob, imap: IntegrationMap, path: Path, *,
         raise
     series.close()
     tth = imap.tth_centres_deg()
-    mean = np.nanmean(lineouts, axis=0) if n else np.full(imap.n_r, np.nan)
+    with warnings.catch_warnings():  # R bins with no pixel in any frame stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(lineouts, axis=0) if n else np.full(imap.n_r, np.nan)
     files["xy"] = write_xy(folder / f"{stem}_lineout.xy", tth, mean,
                            header=[f"midas {path.name}: mean lineout of {n} frames",
                                    f"Lsd {lsd_um} um, bins {imap.n_r} x {imap.n_eta}"])
