@@ -141,10 +141,11 @@ namespace {
 
 // The sums of the segments [s0, s1) of one band of one frame (the band's first pixel at xb):
 // entry k0 + 4·m + l of a segment goes to lane l, lanes combine as (l0 + l1) + (l2 + l3), and the
-// sum goes to out[seg_slot[s]]. Portable form.
+// sum goes to out[seg_slot[s]·stride]. Portable form.
 template <class Real, class In>
 void band_sums_portable(const Real* data, const std::uint16_t* off, const std::int64_t* seg_ptr,
-                        const std::int32_t* seg_slot, std::int64_t s0, std::int64_t s1, const In* xb, double* out) {
+                        const std::int32_t* seg_slot, std::int64_t s0, std::int64_t s1, const In* xb, double* out,
+                        std::int64_t stride) {
     for (std::int64_t s = s0; s < s1; ++s) {
         double acc[banded_group] = {};
         for (std::int64_t k = seg_ptr[s]; k < seg_ptr[s + 1]; k += banded_group)
@@ -152,7 +153,7 @@ void band_sums_portable(const Real* data, const std::uint16_t* off, const std::i
                 const double prod = static_cast<double>(data[k + l]) * static_cast<double>(xb[off[k + l]]);
                 acc[l] += prod;
             }
-        out[seg_slot[s]] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        out[seg_slot[s] * stride] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
 }
 
@@ -180,26 +181,28 @@ __attribute__((target("avx2"))) inline __m256d load_pixels4(const In* p, const s
 template <class Real, class In>
 __attribute__((target("avx2"))) void band_sums_avx2(const Real* data, const std::uint16_t* off,
                                                     const std::int64_t* seg_ptr, const std::int32_t* seg_slot,
-                                                    std::int64_t s0, std::int64_t s1, const In* xb, double* out) {
+                                                    std::int64_t s0, std::int64_t s1, const In* xb, double* out,
+                                                    std::int64_t stride) {
     for (std::int64_t s = s0; s < s1; ++s) {
         __m256d acc = _mm256_setzero_pd();
         for (std::int64_t k = seg_ptr[s]; k < seg_ptr[s + 1]; k += banded_group)
             acc = _mm256_add_pd(acc, _mm256_mul_pd(load_weights4(data + k), load_pixels4(xb, off + k)));
         alignas(32) double lane[banded_group];
         _mm256_store_pd(lane, acc);
-        out[seg_slot[s]] = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+        out[seg_slot[s] * stride] = (lane[0] + lane[1]) + (lane[2] + lane[3]);
     }
 }
 #endif
 
 template <class Real, class In>
 void band_sums(bool avx2, const Real* data, const std::uint16_t* off, const std::int64_t* seg_ptr,
-               const std::int32_t* seg_slot, std::int64_t s0, std::int64_t s1, const In* xb, double* out) {
+               const std::int32_t* seg_slot, std::int64_t s0, std::int64_t s1, const In* xb, double* out,
+               std::int64_t stride) {
 #ifdef MIDAS_BANDED_AVX2
-    if (avx2) return band_sums_avx2(data, off, seg_ptr, seg_slot, s0, s1, xb, out);
+    if (avx2) return band_sums_avx2(data, off, seg_ptr, seg_slot, s0, s1, xb, out, stride);
 #endif
     (void)avx2;
-    band_sums_portable(data, off, seg_ptr, seg_slot, s0, s1, xb, out);
+    band_sums_portable(data, off, seg_ptr, seg_slot, s0, s1, xb, out, stride);
 }
 
 bool cpu_has_avx2() {
@@ -271,10 +274,11 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
         const In* xf = x.data() + f0 * n_cols;
 #pragma omp parallel for schedule(dynamic, 1)
         for (std::int64_t b = 0; b < n_bands; ++b) {
-            // frame after frame over the band: its entries are read from memory once per chunk
+            // frame after frame over the band: its entries are read from memory once per chunk,
+            // and the chunk's sums of one segment share a cache line (slot-major scratch)
             for (std::int64_t f = 0; f < nf; ++f)
                 band_sums(avx2, data, off, seg_ptr, seg_slot, band_ptr[b], band_ptr[b + 1],
-                          xf + f * n_cols + b * band_cols, part + f * n_seg);
+                          xf + f * n_cols + b * band_cols, part + f, chunk);
         }
         double* yf = y.data() + f0 * n_rows;
 #pragma omp parallel for schedule(static)
@@ -283,7 +287,7 @@ void banded_spmv_affine(const BandedView<Real>& a, span<const In> x, std::int64_
             const double o = offset ? offset[r] : 0.0;
             for (std::int64_t f = 0; f < nf; ++f) {
                 double acc = 0.0;
-                for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) acc += part[f * n_seg + c];
+                for (std::int64_t c = row_seg_ptr[r]; c < row_seg_ptr[r + 1]; ++c) acc += part[c * chunk + f];
                 yf[f * n_rows + r] = sc * (acc - o);
             }
         }
