@@ -9,7 +9,9 @@ Measured in one run, on the same frame and the same bin counts (1000 R × 72 η,
 - the machine's copy bandwidth with the same thread count (read + write bytes per second), and
   the memory-bandwidth time of one full-split frame (bw time): the traffic of a plain CSR pass
   (int32 column + float32 weight per entry, the frame, the row scales and the result, about
-  80–90 MB here) divided by that bandwidth, with midas' per-frame time over it (/bw); and, for
+  80–90 MB here) divided by that bandwidth (the higher of the run's first measurement and one taken
+  right before the case's per-frame timing: this VM's bandwidth drifts by ±25 % over minutes),
+  with midas' per-frame time over it (/bw); and, for
   reference, the same for the bytes midas' CPU pass actually moves (own bw: the banded copy's
   uint16 offsets + padded float32 weights + segment pointers, frame, scales, result),
 - CPU seconds (user + system, all threads) of the midas build next to its wall time,
@@ -121,15 +123,15 @@ def main() -> None:
     cases = [("1000 R x 72 eta", 72), ("1000 R x 360 eta", 360), ("1-D 1000", 1)]
     print(f"{'case':18s} {'midas build':>11s} {'(cpu)':>6s} {'pyFAI build':>11s} {'ratio':>6s} | {'midas/frame':>11s} "
           f"{'x8 /frame':>9s} {'pyFAI/frame':>11s} {'ratio':>6s} {'ratio x8':>8s} | {'bw time':>7s} "
-          f"{'/bw':>5s} {'own bw':>7s} | {'map MB':>6s} {'+CPU MB':>7s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s} | {'setup':>6s}")
+          f"{'/bw':>5s} {'own bw':>7s} {'GB/s':>5s} | {'map MB':>6s} {'+CPU MB':>7s} {'RSS+ MB':>7s} {'pyFAI RSS+':>10s} | {'setup':>6s}")
     for name, n_eta in cases:
-        print(bench_case(name, n_eta, det, frame, r_max, bw, args.repeat, g if have_pyfai else None))
+        print(bench_case(name, n_eta, det, frame, r_max, bw, args.repeat, g if have_pyfai else None, args.threads))
     ok, why = gpu_available()
     if not ok:
         print(f"GPU: {why}")
 
 
-def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
+def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni, n_threads) -> str:
     """One bin layout: build, per-frame and memory numbers of midas (and pyFAI when ``poni``)."""
     from midas.integration import IntegrationBins, Integrator, MapOptions, build_map
     from midas.sparse import gpu_available
@@ -149,6 +151,7 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
     t0 = time.perf_counter()
     integ = Integrator(imap)  # builds the CPU pass's banded copy (2-D) or transpose (1-D)
     t_setup = time.perf_counter() - t0
+    bw = max(bw, copy_bandwidth_gb_s(n_threads))  # this VM's bandwidth drifts: take it next to the timing too
     t1 = best_of(lambda: integ.integrate(frame), repeat)
     t8 = best_of(lambda: integ.integrate(frames8), max(2, repeat // 2)) / 8
     # the memory traffic of one full-split frame (the issue's yardstick): a CSR matrix of int32
@@ -183,7 +186,7 @@ def bench_case(name, n_eta, det, frame, r_max, bw, repeat, poni) -> str:
         pf_rss = rss_mb() - rss1
     line = (f"{name:18s} {t_build:10.2f}s {c_build:5.2f}s {pf_build:10.2f}s {pf_build / t_build:6.2f} | {t1 * 1e3:9.2f}ms "
             f"{t8 * 1e3:7.2f}ms {pf_frame * 1e3:9.2f}ms {pf_frame / t1:6.2f} {pf_frame / t8:8.2f} | "
-            f"{t_bw * 1e3:5.2f}ms {t1 / t_bw:5.2f} {t_own * 1e3:5.2f}ms | {map_mb:6.0f} {integ.extra_bytes() / 2**20:7.0f} {rss_map:7.0f} "
+            f"{t_bw * 1e3:5.2f}ms {t1 / t_bw:5.2f} {t_own * 1e3:5.2f}ms {bw:5.1f} | {map_mb:6.0f} {integ.extra_bytes() / 2**20:7.0f} {rss_map:7.0f} "
             f"{pf_rss:10.0f} | {t_setup:5.2f}s")
     ok, why = gpu_available()
     if ok:
