@@ -321,10 +321,15 @@ void ff_pixel_corners(const geometry::FFDetector& det, std::int64_t n_y, std::in
             int panel = -1;  // the one panel among the 4 pixels around the corner (gaps: none)
             for (int q = 0; q < 4 && m.panels != nullptr && panel < 0; ++q)
                 panel = geometry::panel_index(m, yc + ((q & 1) ? 0.5 : -0.5), zc + ((q & 2) ? 0.5 : -0.5));
-            geometry::IdealPoint p{};
-            if (geometry::pixel_to_ideal_in_panel(m, panel, yc, zc, p)) {
-                cy_px[c] = p.y_um * inv_px;
-                cz_px[c] = p.z_um * inv_px;
+            // the corrected position only: no azimuth or 2θ here (the map builder takes the
+            // corners' azimuths from these positions)
+            double u = 0.0;
+            double v = 0.0;
+            double r = 0.0;
+            double g = 1.0;
+            if (geometry::pixel_to_corrected_plane(m, geometry::panel_at(m, panel), yc, zc, u, v, r, g)) {
+                cy_px[c] = g * u * inv_px;
+                cz_px[c] = g * v * inv_px;
             } else {
                 cy_px[c] = nan;
                 cz_px[c] = nan;

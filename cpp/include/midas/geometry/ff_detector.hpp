@@ -292,20 +292,31 @@ struct CorrectedPolar {
     double eta_rad;
 };
 
+/// Pixel of panel `p` (null: none) -> its tilted-plane position (u, v) in µm, its radius r and
+/// the radial correction factor g (R_corr = g·r; the corrected position is (g·u, g·v)), without
+/// the azimuth. False for a pixel behind the sample.
+MIDAS_HD inline bool pixel_to_corrected_plane(const FFModel& m, const FFPanel* p, double y_px, double z_px, double& u,
+                                              double& v, double& r, double& g) {
+    if (!pixel_to_plane(m, p, y_px, z_px, u, v)) return false;
+    r = std::sqrt(u * u + v * v);
+    double ce = 1.0;
+    double se = 0.0;
+    cos_sin_eta(u, v, r, ce, se);
+    double unused_r = 0.0;
+    double unused_e = 0.0;
+    g = radial_factor<false>(m, r, ce, se, unused_r, unused_e, p != nullptr ? p->d_p2 : 0.0);
+    return true;
+}
+
 /// Pixel of panel `p` (null: none) -> (R_corr, η) (§5 of docs/conventions.md). False for a pixel
 /// behind the sample.
 MIDAS_HD inline bool pixel_to_corrected_polar(const FFModel& m, const FFPanel* p, double y_px, double z_px,
                                               CorrectedPolar& out) {
     double u = 0.0;
     double v = 0.0;
-    if (!pixel_to_plane(m, p, y_px, z_px, u, v)) return false;
-    const double r = std::sqrt(u * u + v * v);
-    double ce = 1.0;
-    double se = 0.0;
-    cos_sin_eta(u, v, r, ce, se);
-    double unused_r = 0.0;
-    double unused_e = 0.0;
-    const double g = radial_factor<false>(m, r, ce, se, unused_r, unused_e, p != nullptr ? p->d_p2 : 0.0);
+    double r = 0.0;
+    double g = 1.0;
+    if (!pixel_to_corrected_plane(m, p, y_px, z_px, u, v, r, g)) return false;
     out.u_um = u;
     out.v_um = v;
     out.g = g;
