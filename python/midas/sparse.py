@@ -300,7 +300,8 @@ def banded_apply(banded: BandedCsr, frames: NDArray[np.generic], *, row_scale: N
     Raises
     ------
     ParamError
-        Frames whose size does not match.
+        Frames whose size does not match, or an inconsistent banded copy (segment slots out of
+        range, segment lengths not whole groups, offsets past the last column).
     """
     x, single, scale, offset = _product_inputs(banded.n_cols, frames, row_scale, row_offset)
     b = banded

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from midas.calibration.cake import ring_points
+from midas.calibration.refine import _group_mean_abs
 from midas.errors import ParamError
 from midas.geometry import FFDetector
 
@@ -130,10 +131,8 @@ def ring_position_noise(image: ArrayLike, bad: ArrayLike | None, det: FFDetector
     if mult_factor is not None:
         keep = np.ones(d.size, dtype=bool)
         for _ in range(max(0, int(outlier_iterations))):
-            n = np.bincount(ring_of[keep], minlength=k)
-            tot = np.bincount(ring_of[keep], weights=np.abs(d[keep]), minlength=k)
-            mean = tot / np.maximum(n, 1)
-            new = keep & (np.abs(d) <= mult_factor * mean[ring_of])
+            # the fit's own rule (refine._group_mean_abs), on the pair differences
+            new = keep & (np.abs(d) <= mult_factor * _group_mean_abs(d, keep, ring_of))
             if np.array_equal(new, keep):
                 break
             keep = new
